@@ -1,0 +1,37 @@
+// Model files: safetensors with the reference's parameter names and the config as JSON in the metadata key
+// "janusdna_config". Reads float32, float16 and bfloat16 (converted to float32); writes float32.
+#pragma once
+#include <map>
+#include <string>
+
+#include "janusdna/config.h"
+#include "janusdna/model.h"
+
+namespace janusdna {
+
+struct LoadedModel {
+    ModelConfig config;
+    JanusModel model{nullptr};                       // float32, CPU, eval mode
+    std::map<std::string, std::string> metadata;     // every metadata entry of the file
+    std::string path;
+};
+
+// Loads and checks every tensor: a missing, unexpected, wrong-shaped or wrong-dtype tensor, unequal tied copies, a
+// truncated file or a corrupt header is a janusdna::Error naming the file and the tensor. Names are accepted bare,
+// with the fixtures' "model." prefix, or with the Lightning prefixes "model.model." / "model.lm_head.".
+// final_mlp is enabled iff its tensors are present.
+LoadedModel load_model(const std::string& path);
+
+// Writes the model atomically (temporary name, then rename): "model.<name>" for the backbone, "lm_head.weight",
+// tied projections under both mixers' names as the reference does; metadata gets janusdna_config, janusdna_version
+// and `extra`.
+void save_model(const std::string& path, JanusModelImpl& model, const std::map<std::string, std::string>& extra = {});
+
+// Hex MD5 of a file's bytes (the checksum `info` prints and outputs record).
+std::string file_md5(const std::string& path);
+
+// Which model file to use: `option` if given, else $JANUSDNA_MODEL, else the installed data directory's
+// models/default.safetensors, else the build tree's data/models/default.safetensors. Throws with advice if none.
+std::string resolve_model_path(const std::string& option);
+
+} // namespace janusdna

@@ -1,0 +1,70 @@
+// Regions of a reference: parsing "chr20:1,000-2,000" strings and reading BED files.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "janusdna/fasta.h"
+
+struct BGZF;
+
+namespace janusdna {
+
+// An interval of one contig, 0-based half-open: bases beg .. end-1.
+struct Region {
+    std::string contig;
+    int64_t beg = 0;
+    int64_t end = 0;
+    std::string name;  // label for output: BED column 4, or "contig:beg+1-end"
+    char strand = '+'; // '+', '-' (read the reverse complement) or '.' (unknown; treated as '+')
+};
+
+// Parses a 1-based inclusive region string with htslib's hts_parse_region, names looked up in ref:
+// "chr20" (whole contig), "chr20:1000-2000", "chr20:1,000-2,000", "chr20:1000" (1000 to the end),
+// "chr20:-2000" (1 to 2000), "{HLA-DRB1*12:17}:1-100" (braces quote a name that contains colons).
+// Returns the 0-based half-open Region, named "contig:beg+1-end" after clipping, strand '+'.
+// An end past the contig end is clipped to it after warn("region TEXT extends past the end of contig
+// (N bp); clipped"). Throws Error for a contig ref lacks (ref.missing_contig_message), mismatched braces,
+// an ambiguous name, unparsable coordinates, an empty region (start > end) or one starting past the end.
+// htslib itself may also log the parse failure to stderr (controlled by hts_verbose).
+Region parse_region(const std::string& text, const Reference& ref, WarnFn warn = {});
+
+// Checks a region (e.g. from BED) against ref. where ("regions.bed:12") prefixes the messages.
+// A region extending past the contig end is clipped in place after warn("WHERE: region ... extends past
+// the end of contig (N bp); clipped"). Throws Error "WHERE: " + ref.missing_contig_message(...) for a
+// missing contig and "WHERE: region ... starts past the end of contig" when nothing is left after clipping.
+void check_region(Region& region, const Reference& ref, const std::string& where, WarnFn warn = {});
+
+// Reads regions from a BED file (plain, gzip or bgzip; "-" = stdin), one line at a time. No reference is
+// needed: check each region with check_region() when one is at hand.
+// BED3+ layout, tab-separated: contig, start (0-based), end (exclusive), optional name (column 4, default
+// "contig:start+1-end"), score (column 5, ignored), strand (column 6: '+', '-' or '.'). Blank lines and
+// lines starting with '#', "track" or "browser" are skipped; a trailing '\r' is ignored.
+class BedReader {
+public:
+    // Opens path. Throws Error naming the file when it cannot be opened (strerror) or is a directory.
+    explicit BedReader(const std::string& path);
+    ~BedReader();
+    BedReader(BedReader&&) noexcept;
+    BedReader& operator=(BedReader&&) noexcept;
+    BedReader(const BedReader&) = delete;
+    BedReader& operator=(const BedReader&) = delete;
+
+    // Reads the next region into region; returns false at the end of the file.
+    // Throws Error "FILE:LINE: ..." for fewer than 3 columns, a start or end that is not a non-negative
+    // integer, end < start, end == start (empty interval), or a strand other than '+', '-', '.';
+    // and "FILE: ..." for a truncated or corrupt compressed file or a read error.
+    bool next(Region& region);
+
+    // The file name as it appears in messages ("stdin" for "-").
+    const std::string& display_name() const { return display_name_; }
+    // 1-based number of the line the last region came from (0 before the first); for messages like
+    // check_region's where = display_name() + ":" + std::to_string(line_number()).
+    int64_t line_number() const { return line_number_; }
+
+private:
+    std::string display_name_;
+    BGZF* file_ = nullptr;
+    int64_t line_number_ = 0;
+};
+
+} // namespace janusdna

@@ -1,0 +1,18 @@
+// Process-wide compute settings and build information.
+#pragma once
+#include <string>
+
+namespace janusdna {
+
+// Sets LibTorch's intra-op threads and OpenBLAS's own pool (it does not follow LibTorch's setting). n <= 0: all cores.
+void set_compute_threads(int n);
+int compute_threads();
+
+// Multi-line "name: value" description of the build: janusdna, LibTorch, htslib, BLAS, CUDA, CPU features and
+// the kernels selected on this CPU.
+std::string build_info();
+
+// Short one-line CPU feature summary ("avx2 fma avx512f ...").
+std::string cpu_features();
+
+} // namespace janusdna

@@ -1,0 +1,52 @@
+// Selective scan (Mamba-1, the JanusDNA mixer's recurrence), pure compute: no framework code.
+//
+// For every batch item b, channel d and state n, with zero initial state:
+//   dt_t      = softplus(delta[b,t,d] + delta_bias[d])
+//   s_t[n]    = exp(dt_t * A[d,n]) * s_{t-1}[n] + dt_t * B[b,t,n] * u[b,t,d]
+//   y_t       = sum_n s_t[n] * C[b,t,n] + D[d] * u[b,t,d]
+//   out[b,t,d]= y_t * silu(z[b,t,d])            (or y_t when z is null)
+// All arrays are dense and row-major in the shapes given; time runs along L.
+#pragma once
+#include <cstdint>
+
+namespace janusdna::kernels {
+
+template <typename T>
+struct ScanParams {
+    int64_t batch = 0, length = 0, channels = 0, states = 0; // B, L, D, N
+    const T* u = nullptr;          // [B, L, D] input (after conv + SiLU)
+    const T* delta = nullptr;      // [B, L, D] dt projection, before bias and softplus
+    const T* delta_bias = nullptr; // [D]
+    const T* A = nullptr;          // [D, N]  (= -exp(A_log))
+    const T* B = nullptr;          // [B, L, N]
+    const T* C = nullptr;          // [B, L, N]
+    const T* D = nullptr;          // [D] skip
+    const T* z = nullptr;          // [B, L, D] gate, may be null
+};
+
+template <typename T>
+struct ScanGrads {
+    const T* grad_out = nullptr;   // [B, L, D]
+    // Outputs. All are overwritten (not accumulated into); any may be null when not needed, except that the
+    // kernel may still compute it internally.
+    T* grad_u = nullptr;           // [B, L, D]
+    T* grad_delta = nullptr;       // [B, L, D]
+    T* grad_delta_bias = nullptr;  // [D]
+    T* grad_A = nullptr;           // [D, N]
+    T* grad_B = nullptr;           // [B, L, N]
+    T* grad_C = nullptr;           // [B, L, N]
+    T* grad_D = nullptr;           // [D]
+    T* grad_z = nullptr;           // [B, L, D]
+};
+
+// Scalar reference implementations (selective_scan_ref.cpp). Instantiated for float and double.
+// Forward over channels [d_begin, d_end) of batch item b only, so callers can split work across threads;
+// out is [B, L, D].
+template <typename T>
+void selective_scan_fwd_ref(const ScanParams<T>& p, T* out, int64_t b, int64_t d_begin, int64_t d_end);
+
+// Backward over the whole problem, single-threaded (the reference). Recomputes the forward states.
+template <typename T>
+void selective_scan_bwd_ref(const ScanParams<T>& p, const ScanGrads<T>& g);
+
+} // namespace janusdna::kernels

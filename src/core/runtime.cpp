@@ -1,0 +1,41 @@
+#include "janusdna/runtime.h"
+
+#include <ATen/Parallel.h>
+#include <dlfcn.h>
+#include <fmt/format.h>
+#include <htslib/hts.h>
+#include <thread>
+#include <torch/version.h>
+
+namespace janusdna {
+
+void set_compute_threads(int n) {
+    if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    at::set_num_threads(n);
+    // OpenBLAS keeps its own thread pool; LibTorch's setting does not reach it. Looked up at run time so that any
+    // libblas.so.3 alternative works.
+    using setter = void (*)(int);
+    if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
+}
+
+int compute_threads() { return at::get_num_threads(); }
+
+std::string cpu_features() {
+    std::string s;
+    __builtin_cpu_init();
+#define FEATURE(x) if (__builtin_cpu_supports(x)) s += (s.empty() ? "" : " ") + std::string(x);
+    FEATURE("sse4.2") FEATURE("avx") FEATURE("avx2") FEATURE("fma") FEATURE("avx512f") FEATURE("avx512bw")
+    FEATURE("avx512vl") FEATURE("avx512bf16") FEATURE("avx512vnni")
+#undef FEATURE
+    return s.empty() ? "none detected" : s;
+}
+
+std::string build_info() {
+    std::string blas = "unknown (libblas.so.3)";
+    using getter = char* (*)();
+    if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) blas = std::string("OpenBLAS ") + f();
+    return fmt::format("janusdna {}\nLibTorch {}\nhtslib {}\nBLAS: {}\nCUDA: not built\nCPU: {}\nkernels: scalar reference\n",
+                       JANUSDNA_VERSION, TORCH_VERSION, hts_version(), blas, cpu_features());
+}
+
+} // namespace janusdna

@@ -1,0 +1,231 @@
+// Regions of a reference: region strings (through htslib's parser) and BED files.
+#include "janusdna/regions.h"
+
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include <fmt/format.h>
+#include <htslib/bgzf.h>
+#include <htslib/hts.h>
+#include <htslib/kstring.h>
+
+#include "janusdna/error.h"
+
+namespace janusdna {
+namespace {
+
+std::string default_name(const Region& region) {
+    return fmt::format("{}:{}-{}", region.contig, region.beg + 1, region.end);
+}
+
+// What hts_parse_region asked about. htslib tries the whole string first, then the part before the last
+// colon (also after a match, to detect ambiguity), so on success the contig is the last name found, and
+// on failure the last name looked up is the one to report.
+struct NameLookup {
+    const Reference* ref = nullptr;
+    std::string last_name;
+    std::string found_name;
+    bool last_found = false;
+    bool asked = false;
+};
+
+int lookup_name(void* data, const char* name) {
+    auto* lookup = static_cast<NameLookup*>(data);
+    lookup->asked = true;
+    lookup->last_name = name;
+    lookup->last_found = lookup->ref->has(name);
+    if (lookup->last_found) lookup->found_name = name;
+    // htslib only needs an id >= 0 for a known name; the name itself is recovered from last_name.
+    return lookup->last_found ? 0 : -1;
+}
+
+} // namespace
+
+Region parse_region(const std::string& text, const Reference& ref, WarnFn warn) {
+    NameLookup lookup;
+    lookup.ref = &ref;
+    int tid = -1;
+    hts_pos_t beg = -1, end = -1;
+    const char* parsed =
+        hts_parse_region(text.c_str(), &tid, &beg, &end, lookup_name, &lookup, HTS_PARSE_THOUSANDS_SEP);
+    if (!parsed) {
+        if (tid < 0) {
+            if (!lookup.asked) throw Error(fmt::format("invalid region \"{}\": mismatched braces", text));
+            if (lookup.last_found)
+                throw Error(fmt::format("invalid region \"{}\": ambiguous, both it and its part before the last "
+                                        "colon are contig names; quote the name with braces, e.g. {{{}}}",
+                                        text, text));
+            throw Error(fmt::format("invalid region \"{}\": {}", text, ref.missing_contig_message(lookup.last_name)));
+        }
+        if (beg >= 0 && end >= 0 && beg >= end)
+            throw Error(fmt::format("invalid region \"{}\": empty (start {} is after end {})", text, beg + 1, end));
+        throw Error(fmt::format("invalid region \"{}\": cannot parse the coordinates (expected CONTIG, "
+                                "CONTIG:START-END or CONTIG:START, 1-based)",
+                                text));
+    }
+    // htslib reads "chr20:0-100" as start 0 (0-based -1) instead of rejecting it.
+    if (beg < 0) throw Error(fmt::format("invalid region \"{}\": positions are 1-based, start must be >= 1", text));
+
+    Region region;
+    region.contig = lookup.found_name;
+    region.beg = beg;
+    region.end = end;
+    const int64_t len = ref.length(region.contig);
+    if (region.beg >= len)
+        throw Error(fmt::format("invalid region \"{}\": starts past the end of contig \"{}\" ({} bp)", text,
+                                region.contig, len));
+    if (region.end > len) {
+        // htslib's "to the end" (chr20, chr20:100) is HTS_POS_MAX: clip that silently, warn for a real end.
+        if (region.end != HTS_POS_MAX && warn)
+            warn(fmt::format("region {} extends past the end of contig ({} bp); clipped", text, len));
+        region.end = len;
+    }
+    region.name = default_name(region);
+    return region;
+}
+
+void check_region(Region& region, const Reference& ref, const std::string& where, WarnFn warn) {
+    const int64_t len = ref.length(region.contig);
+    if (len < 0) throw Error(fmt::format("{}: {}", where, ref.missing_contig_message(region.contig)));
+    if (region.beg >= len)
+        throw Error(fmt::format("{}: region {}:{}-{} starts past the end of contig ({} bp)", where, region.contig,
+                                region.beg + 1, region.end, len));
+    if (region.end > len) {
+        if (warn)
+            warn(fmt::format("{}: region {}:{}-{} extends past the end of contig ({} bp); clipped", where,
+                             region.contig, region.beg + 1, region.end, len));
+        region.end = len;
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// BedReader
+
+BedReader::BedReader(const std::string& path) : display_name_(path == "-" ? "stdin" : path) {
+    if (path != "-") {
+        struct stat st;
+        if (stat(path.c_str(), &st) != 0)
+            throw Error(fmt::format("cannot open {}: {}", display_name_, std::strerror(errno)));
+        // BGZF opens a directory and then fails with a misleading read error.
+        if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot open {}: is a directory", display_name_));
+    }
+    errno = 0;
+    // BGZF reads plain, gzip and bgzip files alike.
+    file_ = bgzf_open(path.c_str(), "r");
+    if (!file_)
+        throw Error(fmt::format("cannot open {}: {}", display_name_,
+                                errno ? std::strerror(errno) : "not a readable file"));
+    // A bgzip file cut at a block boundary decompresses cleanly; only the missing end-of-file block tells
+    // (bgzf_check_EOF: 0 = missing, 1 = present, 2 = cannot seek, e.g. stdin).
+    if (file_->is_compressed && !file_->is_gzip && bgzf_check_EOF(file_) == 0) {
+        bgzf_close(file_);
+        throw Error(fmt::format("{}: truncated or corrupt compressed file (no bgzip end-of-file marker)",
+                                display_name_));
+    }
+}
+
+BedReader::~BedReader() {
+    if (file_) bgzf_close(file_);
+}
+
+BedReader::BedReader(BedReader&& other) noexcept
+    : display_name_(std::move(other.display_name_)), file_(std::exchange(other.file_, nullptr)),
+      line_number_(other.line_number_) {}
+
+BedReader& BedReader::operator=(BedReader&& other) noexcept {
+    if (this != &other) {
+        if (file_) bgzf_close(file_);
+        display_name_ = std::move(other.display_name_);
+        file_ = std::exchange(other.file_, nullptr);
+        line_number_ = other.line_number_;
+    }
+    return *this;
+}
+
+namespace {
+
+bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+bool is_blank(std::string_view s) {
+    for (char c : s)
+        if (c != ' ' && c != '\t') return false;
+    return true;
+}
+
+// Parses a BED coordinate: digits only (no sign, no commas, no exponent), as the format requires.
+// Returns an error text, or "" on success.
+std::string parse_coordinate(std::string_view field, const char* what, int64_t& value) {
+    if (!field.empty() && field[0] == '-' && field.size() > 1 &&
+        field.find_first_not_of("0123456789", 1) == std::string_view::npos)
+        return fmt::format("negative {} {}", what, field);
+    if (field.empty() || field.find_first_not_of("0123456789") != std::string_view::npos)
+        return fmt::format("{} '{}' is not a non-negative integer", what, field);
+    const auto result = std::from_chars(field.data(), field.data() + field.size(), value);
+    if (result.ec != std::errc()) return fmt::format("{} {} is too large", what, field);
+    return {};
+}
+
+} // namespace
+
+bool BedReader::next(Region& region) {
+    kstring_t buffer = KS_INITIALIZE;
+    std::string line;
+    for (;;) {
+        const int n = bgzf_getline(file_, '\n', &buffer);
+        if (n < 0) {
+            ks_free(&buffer);
+            if (n == -1) return false;
+            // htslib flags an early end of a gzip stream as an I/O error with errno unset, so only a plain
+            // file's failure is reported as a read error.
+            if (!file_->is_compressed) throw Error(fmt::format("{}: read error: {}", display_name_, std::strerror(errno)));
+            throw Error(fmt::format("{}: truncated or corrupt compressed file", display_name_));
+        }
+        ++line_number_;
+        line.assign(buffer.s, buffer.l);
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (is_blank(line) || line[0] == '#' || starts_with(line, "track") || starts_with(line, "browser")) continue;
+        break;
+    }
+    ks_free(&buffer);
+
+    const std::string where = fmt::format("{}:{}", display_name_, line_number_);
+    std::vector<std::string_view> fields;
+    std::string_view rest(line);
+    for (;;) {
+        const size_t tab = rest.find('\t');
+        fields.push_back(rest.substr(0, tab));
+        if (tab == std::string_view::npos) break;
+        rest.remove_prefix(tab + 1);
+    }
+    if (fields.size() < 3) {
+        const bool spaces = line.find(' ') != std::string::npos;
+        throw Error(fmt::format("{}: expected at least 3 tab-separated columns (contig, start, end), found {}{}",
+                                where, fields.size(), spaces ? " (columns must be separated by tabs, not spaces)" : ""));
+    }
+    if (fields[0].empty()) throw Error(fmt::format("{}: empty contig name", where));
+
+    Region out;
+    out.contig = std::string(fields[0]);
+    std::string problem = parse_coordinate(fields[1], "start", out.beg);
+    if (problem.empty()) problem = parse_coordinate(fields[2], "end", out.end);
+    if (!problem.empty()) throw Error(fmt::format("{}: {}", where, problem));
+    if (out.end < out.beg) throw Error(fmt::format("{}: end {} is before start {}", where, out.end, out.beg));
+    if (out.end == out.beg)
+        throw Error(fmt::format("{}: empty interval (start = end = {}; BED is 0-based, half-open)", where, out.beg));
+    out.name = fields.size() >= 4 && !fields[3].empty() ? std::string(fields[3]) : default_name(out);
+    if (fields.size() >= 6) {
+        const std::string_view strand = fields[5];
+        if (strand != "+" && strand != "-" && strand != ".")
+            throw Error(fmt::format("{}: strand must be '+', '-' or '.', not '{}'", where, strand));
+        out.strand = strand[0];
+    }
+    region = std::move(out);
+    return true;
+}
+
+} // namespace janusdna

@@ -1,0 +1,362 @@
+// The JanusDNA forward pass (MODEL.md section 2). Shape comments: B batch, L length, H hidden, E experts,
+// Din = expand * H, N d_state, R dt_rank, h heads, d head dim.
+#include "janusdna/model.h"
+#include "janusdna/error.h"
+#include "janusdna/ops.h"
+
+#include <cmath>
+#include <fmt/format.h>
+#include <torch/nn/init.h>
+
+namespace janusdna {
+
+namespace F = torch::nn::functional;
+using torch::Tensor;
+
+static torch::nn::Linear linear(int64_t in, int64_t out, bool bias = false) {
+    return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
+    weight = register_parameter("weight", torch::ones({dim}));
+}
+
+Tensor RMSNormImpl::forward(const Tensor& x) {
+    // Normalise in float32 (or wider), cast back to the input dtype, then scale (JanusDNARMSNorm).
+    const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+    Tensor xf = x.to(compute);
+    Tensor y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+    return weight * y.to(x.scalar_type());
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+MLPImpl::MLPImpl(int64_t hidden, int64_t inter) {
+    gate_proj = register_module("gate_proj", linear(hidden, inter));
+    up_proj = register_module("up_proj", linear(hidden, inter));
+    down_proj = register_module("down_proj", linear(inter, hidden));
+}
+
+Tensor MLPImpl::forward(const Tensor& x) {
+    return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); // [.., I] -> [.., H]
+}
+
+MoEImpl::MoEImpl(int64_t hidden, int64_t inter, int64_t n_experts, int64_t k) : top_k(k) {
+    router = register_module("router", linear(hidden, n_experts));
+    experts = register_module("experts", torch::nn::ModuleList());
+    for (int64_t e = 0; e < n_experts; ++e) experts->push_back(MLP(hidden, inter));
+}
+
+Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits) {
+    const int64_t E = static_cast<int64_t>(experts->size());
+    Tensor logits = router(x);                                              // [T, E]
+    if (router_logits) *router_logits = logits;
+    const auto ct = logits.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat; // router in fp32+
+    Tensor probs = torch::softmax(logits.to(ct), -1);                       // [T, E]
+    auto [weights, chosen] = probs.topk(top_k, -1);                         // [T, k], [T, k]
+    weights = weights.to(x.scalar_type());
+    // Group the T*k (token, slot) pairs by expert with one sort, then one GEMM per expert.
+    Tensor flat = chosen.reshape({-1});                                     // [T*k]
+    Tensor order = flat.argsort();                                          // [T*k]
+    Tensor counts = torch::bincount(flat, /*weights=*/{}, E).to(torch::kCPU); // [E]
+    Tensor tokens = torch::div(order, top_k, "floor");                      // [T*k] token of each pair
+    Tensor pair_w = weights.reshape({-1}).index_select(0, order);           // [T*k]
+    Tensor y = torch::zeros_like(x);                                        // [T, H]
+    const int64_t* cnt = counts.data_ptr<int64_t>();
+    int64_t start = 0;
+    for (int64_t e = 0; e < E; ++e) {
+        const int64_t n = cnt[e];
+        if (n == 0) continue;
+        Tensor tok = tokens.narrow(0, start, n);                            // [n]
+        Tensor out = experts[e]->as<MLPImpl>()->forward(x.index_select(0, tok)); // [n, H]
+        y = y.index_add(0, tok, out * pair_w.narrow(0, start, n).unsqueeze(1));
+        start += n;
+    }
+    return y;
+}
+
+FeedForwardImpl::FeedForwardImpl(const ModelConfig& c, bool with_experts) {
+    // Registered under the reference's names directly on the parent ("feed_forward_fwd.gate_proj" or
+    // "feed_forward_fwd.router"/"experts"), so the wrapper copies the children's names into itself.
+    if (with_experts) {
+        moe = MoE(c.hidden_size, c.intermediate_size, c.num_experts, c.num_experts_per_tok);
+        register_module("router", moe->router);
+        register_module("experts", moe->experts);
+    } else {
+        mlp = MLP(c.hidden_size, c.intermediate_size);
+        register_module("gate_proj", mlp->gate_proj);
+        register_module("up_proj", mlp->up_proj);
+        register_module("down_proj", mlp->down_proj);
+    }
+}
+
+Tensor FeedForwardImpl::forward(const Tensor& x, std::vector<Tensor>* router_logits) {
+    if (mlp) return mlp(x);
+    const auto shape = x.sizes().vec();
+    Tensor logits;
+    Tensor y = moe->forward(x.reshape({-1, shape.back()}), router_logits ? &logits : nullptr); // [B*L, H]
+    if (router_logits) router_logits->push_back(logits);
+    return y.view(shape);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, torch::nn::Linear shared_in, torch::nn::Linear shared_out)
+    : d_inner(c.d_inner()), d_state(c.mamba_d_state), dt_rank(c.dt_rank()) {
+    const int64_t H = c.hidden_size;
+    if (shared_in) {
+        in_proj = shared_in; // not registered: the forward mixer owns the tied tensors
+        out_proj = shared_out;
+    } else {
+        in_proj = register_module("in_proj", linear(H, 2 * d_inner, c.mamba_proj_bias));
+        out_proj = register_module("out_proj", linear(d_inner, H, c.mamba_proj_bias));
+    }
+    conv1d = register_module("conv1d", torch::nn::Conv1d(torch::nn::Conv1dOptions(d_inner, d_inner, c.mamba_d_conv)
+                                                             .groups(d_inner).bias(c.mamba_conv_bias)));
+    x_proj = register_module("x_proj", linear(d_inner, dt_rank + 2 * d_state));
+    dt_proj = register_module("dt_proj", linear(dt_rank, d_inner, true));
+    dt_layernorm = register_module("dt_layernorm", RMSNorm(dt_rank, c.rms_norm_eps));
+    b_layernorm = register_module("b_layernorm", RMSNorm(d_state, c.rms_norm_eps));
+    c_layernorm = register_module("c_layernorm", RMSNorm(d_state, c.rms_norm_eps));
+    A_log = register_parameter("A_log", torch::log(torch::arange(1, d_state + 1, torch::kFloat)).repeat({d_inner, 1}));
+    D = register_parameter("D", torch::ones({d_inner}));
+}
+
+Tensor MambaMixerImpl::forward(const Tensor& u) {
+    Tensor xz = in_proj(u);                                                 // [B, L, 2Din]
+    Tensor x = xz.narrow(-1, 0, d_inner);                                   // [B, L, Din]
+    Tensor z = xz.narrow(-1, d_inner, d_inner).contiguous();                // [B, L, Din] gate
+    Tensor conv_w = conv1d->weight.view({d_inner, -1});                     // [Din, K]
+    Tensor conv_b = conv1d->bias.defined() ? conv1d->bias : torch::zeros({d_inner}, conv_w.options());
+    Tensor c = ops::causal_conv1d_silu(x.contiguous(), conv_w, conv_b);      // [B, L, Din]
+    Tensor xdbl = x_proj(c);                                                // [B, L, R+2N]
+    Tensor dt = dt_layernorm(xdbl.narrow(-1, 0, dt_rank));                  // [B, L, R]
+    Tensor Bm = b_layernorm(xdbl.narrow(-1, dt_rank, d_state)).contiguous(); // [B, L, N]
+    Tensor Cm = c_layernorm(xdbl.narrow(-1, dt_rank + d_state, d_state)).contiguous(); // [B, L, N]
+    Tensor delta = torch::matmul(dt, dt_proj->weight.t()).contiguous();     // [B, L, Din]; bias goes to the scan
+    Tensor A = -torch::exp(A_log);                                          // [Din, N]
+    Tensor y = ops::selective_scan(c, delta, A, Bm, Cm, D, z, dt_proj->bias); // [B, L, Din]
+    return out_proj(y);                                                     // [B, L, H]
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+CausalAttentionImpl::CausalAttentionImpl(int64_t hidden, int64_t heads_) : heads(heads_) {
+    q_proj = register_module("q_proj", linear(hidden, hidden));
+    k_proj = register_module("k_proj", linear(hidden, hidden));
+    v_proj = register_module("v_proj", linear(hidden, hidden));
+    o_proj = register_module("o_proj", linear(hidden, hidden));
+}
+
+// softmax(q k^T * scale + mask) v over [B, h, Lq, d] / [B, h, Lk, d]; mask is boolean [Lq, Lk], true = attend.
+static Tensor masked_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale) {
+    Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale;          // [B, h, Lq, Lk]
+    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
+    return torch::matmul(torch::softmax(scores, -1), v);                    // [B, h, Lq, d]
+}
+
+static Tensor split_heads(const Tensor& x, int64_t heads) {
+    const int64_t B = x.size(0), L = x.size(1), H = x.size(2);
+    return x.view({B, L, heads, H / heads}).transpose(1, 2);                // [B, h, L, d]
+}
+
+static Tensor merge_heads(const Tensor& x) {
+    const int64_t B = x.size(0), h = x.size(1), L = x.size(2), d = x.size(3);
+    return x.transpose(1, 2).reshape({B, L, h * d});                        // [B, L, H]
+}
+
+Tensor CausalAttentionImpl::forward(const Tensor& x) {
+    const int64_t L = x.size(1);
+    Tensor q = split_heads(q_proj(x), heads), k = split_heads(k_proj(x), heads), v = split_heads(v_proj(x), heads);
+    Tensor mask = torch::ones({L, L}, x.options().dtype(torch::kBool)).tril(); // [L, L]
+    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
+    return o_proj(merge_heads(masked_attention(q, k, v, mask, scale)));     // [B, L, H]
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t index) : attention(c.is_attention_layer(index)) {
+    const bool experts = c.is_expert_layer(index);
+    // The reference nests everything under "mamba_module" or "attn"; an inner holder keeps those names.
+    auto holder = std::make_shared<torch::nn::Module>();
+    register_module(attention ? "attn" : "mamba_module", holder);
+    if (attention) {
+        self_attn_fwd = holder->register_module("self_attn_fwd", CausalAttention(c.hidden_size, c.num_attention_heads));
+        self_attn_bwd = holder->register_module("self_attn_bwd", CausalAttention(c.hidden_size, c.num_attention_heads));
+    } else {
+        mamba_fwd = holder->register_module("mamba_fwd", MambaMixer(c, nullptr, nullptr));
+        mamba_rev = holder->register_module(
+            "mamba_rev", c.bidirectional_weight_tie ? MambaMixer(c, mamba_fwd->in_proj, mamba_fwd->out_proj)
+                                                    : MambaMixer(c, nullptr, nullptr));
+    }
+    input_layernorm_fwd = holder->register_module("input_layernorm_fwd", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    pre_ff_layernorm_fwd = holder->register_module("pre_ff_layernorm_fwd", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    feed_forward_fwd = holder->register_module("feed_forward_fwd", FeedForward(c, experts));
+    input_layernorm_bwd = holder->register_module("input_layernorm_bwd", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    pre_ff_layernorm_bwd = holder->register_module("pre_ff_layernorm_bwd", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    feed_forward_bwd = holder->register_module("feed_forward_bwd", FeedForward(c, experts));
+}
+
+void DecoderLayerImpl::forward(Tensor& fwd, Tensor& bwd, std::vector<Tensor>* router_fwd,
+                               std::vector<Tensor>* router_bwd) {
+    if (attention) {
+        fwd = fwd + self_attn_fwd(input_layernorm_fwd(fwd));                // [B, L, H]
+        bwd = bwd + self_attn_bwd(input_layernorm_bwd(bwd));
+    } else {
+        fwd = fwd + mamba_fwd(input_layernorm_fwd(fwd));
+        bwd = bwd + mamba_rev(input_layernorm_bwd(bwd));
+    }
+    fwd = fwd + feed_forward_fwd->forward(pre_ff_layernorm_fwd(fwd), router_fwd);
+    bwd = bwd + feed_forward_bwd->forward(pre_ff_layernorm_bwd(bwd), router_bwd);
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+FinalAttentionImpl::FinalAttentionImpl(const ModelConfig& c)
+    : heads(c.num_attention_heads),
+      scale(1.0 / std::sqrt(static_cast<double>(c.flex_attn_n_embd) / c.num_attention_heads)) {
+    auto self_attn = std::make_shared<torch::nn::Module>();
+    register_module("self_attn", self_attn);
+    q_proj = self_attn->register_module("q_proj", linear(c.hidden_size, c.hidden_size));
+    k_proj = self_attn->register_module("k_proj", linear(c.hidden_size, c.hidden_size));
+    v_proj = self_attn->register_module("v_proj", linear(c.hidden_size, c.hidden_size));
+    auto o_projs = self_attn->register_module("o_projs", torch::nn::ModuleList());
+    o_proj = linear(c.hidden_size, c.hidden_size);
+    o_projs->push_back(o_proj);
+    feed_forward = register_module("feed_forward", MLP(c.hidden_size, c.intermediate_size));
+    input_layernorm = register_module("input_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+    pre_ff_layernorm = register_module("pre_ff_layernorm", RMSNorm(c.hidden_size, c.rms_norm_eps));
+}
+
+torch::Tensor janus_mask(int64_t L, const torch::Device& device) {
+    auto opts = torch::TensorOptions().dtype(torch::kLong).device(device);
+    Tensor q = torch::arange(2 * L, opts).unsqueeze(1);                    // [2L, 1]
+    Tensor k = torch::arange(2 * L, opts).unsqueeze(0);                    // [1, 2L]
+    Tensor qf = q < L, kf = k < L;
+    Tensor m1 = qf & kf & (k <= q);                                         // forward -> forward, causal
+    Tensor m2 = qf & ~kf & (k >= L + q + 2);                                // forward i -> backward j >= i+2
+    Tensor m3 = ~qf & kf & (q >= k + L + 2);                                // backward j -> forward i <= j-2
+    Tensor m4 = ~qf & ~kf & (k >= q);                                       // backward -> backward, anti-causal
+    return m1 | m2 | m3 | m4;                                               // [2L, 2L]
+}
+
+Tensor FinalAttentionImpl::forward(const Tensor& s) {
+    const int64_t L = s.size(1) / 2;
+    Tensor x = input_layernorm(s);                                          // [B, 2L, H]
+    Tensor q = split_heads(q_proj(x), heads), k = split_heads(k_proj(x), heads), v = split_heads(v_proj(x), heads);
+    Tensor attn = merge_heads(masked_attention(q, k, v, janus_mask(L, s.device()), scale)); // [B, 2L, H]
+    Tensor h = s + o_proj(attn);
+    return h + feed_forward(pre_ff_layernorm(h));                           // [B, 2L, H]
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+JanusModelImpl::JanusModelImpl(const ModelConfig& c) : config(c) {
+    c.validate("model config");
+    const int64_t H = c.hidden_size;
+    embed_tokens = register_module("embed_tokens", torch::nn::Embedding(c.padded_vocab(), H));
+    layers = register_module("layers", torch::nn::ModuleList());
+    for (int64_t i = 0; i < c.num_hidden_layers; ++i) layers->push_back(DecoderLayer(c, i));
+    final_attention = register_module("final_attention", FinalAttention(c));
+    final_layernorm = register_module("final_layernorm", RMSNorm(H, c.rms_norm_eps));
+    if (c.final_mlp)
+        final_mlp = register_module("final_mlp", torch::nn::Sequential(linear(H, 2 * H, true), torch::nn::SiLU(),
+                                                                       linear(2 * H, H, true), torch::nn::SiLU()));
+    lm_head = register_module("lm_head", linear(H, c.padded_vocab()));
+}
+
+ForwardOutput JanusModelImpl::forward(const Tensor& ids, const ForwardOptions& opt) {
+    if (ids.dim() != 2) throw Error(fmt::format("model input must be [batch, length], got {} dims", ids.dim()));
+    const int64_t L = ids.size(1);
+    if (L < 2) throw Error("JanusDNA needs sequences of at least 2 bases (each base is predicted from the others)");
+    ForwardOutput out;
+    Tensor e = embed_tokens(ids);                                          // [B, L, H]
+    Tensor fwd = e, bwd = e.flip(1);                                       // backward stream runs reversed
+    auto* rf = opt.aux_loss ? &out.router_fwd : nullptr;
+    auto* rb = opt.aux_loss ? &out.router_bwd : nullptr;
+    for (auto& layer : *layers) layer->as<DecoderLayerImpl>()->forward(fwd, bwd, rf, rb);
+    bwd = bwd.flip(1);                                                     // back to original order
+    if (opt.streams) { out.stream_fwd = fwd; out.stream_bwd = bwd; }
+    Tensor s = final_attention(torch::cat({fwd, bwd}, 1));                 // [B, 2L, H]
+    Tensor fo = s.narrow(1, 0, L), bo = s.narrow(1, L, L);                 // [B, L, H] each
+    // Fusion: Z[t] = Fo[t-1] + Bo[t+1]; Z[0] = Bo[1]; Z[L-1] = Fo[L-2] (MODEL.md 2.8).
+    Tensor zero = torch::zeros_like(fo.narrow(1, 0, 1));                  // [B, 1, H]
+    Tensor z = torch::cat({zero, fo.narrow(1, 0, L - 1)}, 1) + torch::cat({bo.narrow(1, 1, L - 1), zero}, 1);
+    Tensor y = final_layernorm(z);                                         // [B, L, H]
+    if (final_mlp) y = y + final_mlp->forward(y);
+    out.hidden = y;
+    if (opt.logits) {
+        out.logits = lm_head(y);                                           // [B, L, V]
+        if (out.logits.scalar_type() != torch::kDouble) out.logits = out.logits.to(torch::kFloat);
+    }
+    if (opt.aux_loss) {
+        const int64_t k = config.num_experts_per_tok;
+        out.aux_loss = out.router_fwd.empty()
+                           ? torch::zeros({}, y.options())
+                           : config.router_aux_loss_coef *
+                                 (load_balancing_loss(out.router_fwd, k) + load_balancing_loss(out.router_bwd, k));
+    }
+    return out;
+}
+
+Tensor load_balancing_loss(const std::vector<Tensor>& router_logits, int64_t top_k) {
+    Tensor logits = torch::cat(router_logits, 0);                          // [T_all, E]
+    const int64_t E = logits.size(1);
+    Tensor p = torch::softmax(logits, -1);                                 // [T_all, E]
+    Tensor chosen = std::get<1>(p.topk(top_k, -1));                        // [T_all, k]
+    Tensor mask = F::one_hot(chosen, E).to(p.scalar_type());               // [T_all, k, E]
+    Tensor f = mask.mean(0);                                               // [k, E]
+    Tensor P = p.mean(0);                                                  // [E]
+    return (f * P.unsqueeze(0)).sum() * static_cast<double>(E);
+}
+
+void JanusModelImpl::init_weights() {
+    torch::NoGradGuard no_grad;
+    for (auto& m : modules(/*include_self=*/false)) {
+        if (auto* lin = m->as<torch::nn::LinearImpl>()) {
+            lin->weight.normal_(0.0, 0.02);
+            if (lin->bias.defined()) lin->bias.zero_();
+        } else if (auto* conv = m->as<torch::nn::Conv1dImpl>()) {
+            conv->weight.normal_(0.0, 0.02);
+            if (conv->bias.defined()) conv->bias.zero_();
+        } else if (auto* emb = m->as<torch::nn::EmbeddingImpl>()) {
+            emb->weight.normal_(0.0, 0.02);
+        }
+    }
+    // q/k/v projections are re-initialised Xavier-uniform afterwards (the reference's _init_weights).
+    for (auto& item_ : named_parameters()) {
+        const std::string& name = item_.key();
+        torch::Tensor& p = item_.value();
+        if (name.find("q_proj.weight") != std::string::npos || name.find("k_proj.weight") != std::string::npos ||
+            name.find("v_proj.weight") != std::string::npos)
+            torch::nn::init::xavier_uniform_(p);
+    }
+}
+
+ParameterCounts count_parameters(JanusModelImpl& model) {
+    ParameterCounts c;
+    std::map<std::string, int64_t> parts;
+    const int64_t k = model.config.num_experts_per_tok;
+    for (auto& item_ : model.named_parameters()) {
+        const std::string& name = item_.key();
+        const torch::Tensor& p = item_.value();
+        const int64_t n = p.numel();
+        c.total += n;
+        std::string part;
+        if (name.rfind("lm_head.", 0) == 0) { c.lm_head += n; part = "lm_head"; }
+        else if (name.rfind("embed_tokens.", 0) == 0) part = "embedding";
+        else if (name.rfind("final_attention.", 0) == 0) part = "final attention block";
+        else if (name.rfind("final_mlp.", 0) == 0) part = "final mlp";
+        else if (name.rfind("final_layernorm.", 0) == 0) part = "final norm";
+        else if (name.find(".mamba_fwd.") != std::string::npos || name.find(".mamba_rev.") != std::string::npos) part = "mamba mixers";
+        else if (name.find(".self_attn_") != std::string::npos) part = "mid attention";
+        else if (name.find(".router.") != std::string::npos || name.find(".experts.") != std::string::npos) part = "moe";
+        else if (name.find("feed_forward") != std::string::npos) part = "mlp";
+        else part = "norms";
+        parts[part] += n;
+        // experts.{e}.* with e >= top_k count as inactive (calculate_unactivated_params).
+        auto pos = name.find(".experts.");
+        if (pos != std::string::npos && std::stoll(name.substr(pos + 9)) >= k) c.activated -= n;
+    }
+    c.backbone = c.total - c.lm_head;
+    c.activated += c.backbone;
+    for (auto& kv : parts) c.components.emplace_back(kv.first, kv.second);
+    return c;
+}
+
+} // namespace janusdna

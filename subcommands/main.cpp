@@ -1,0 +1,83 @@
+// janusdna: the dispatcher. One table row per subcommand; the table also prints the usage.
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "janusdna/runtime.h"
+
+int main_info(int argc, char** argv);
+int main_predict(int argc, char** argv);
+
+namespace {
+
+struct Command {
+    const char* name;
+    int (*func)(int, char**);
+    const char* group;
+    const char* help;
+};
+
+const Command kCommands[] = {
+    {"info", main_info, "Models", "describe a model file: config, layer plan, parameters, checksum"},
+    {"predict", main_predict, "Inference", "per-base probabilities for every record of a FASTA file"},
+};
+
+void usage(FILE* out) {
+    std::fprintf(out, "\nProgram: janusdna (JanusDNA bidirectional DNA language model, native CPU engine)\n"
+                      "Version: %s\n\nUsage:   janusdna <command> [options]\n", JANUSDNA_VERSION);
+    const char* group = "";
+    for (const auto& c : kCommands) {
+        if (std::strcmp(group, c.group) != 0) {
+            group = c.group;
+            std::fprintf(out, "\n  -- %s\n", group);
+        }
+        std::fprintf(out, "     %-16s %s\n", c.name, c.help);
+    }
+    std::fprintf(out, "\n  -- General\n     help CMD         show the options of CMD\n"
+                      "     --version        versions of janusdna, LibTorch, htslib, BLAS; CPU kernels\n\n");
+}
+
+const Command* find(const char* name) {
+    for (const auto& c : kCommands)
+        if (std::strcmp(c.name, name) == 0) return &c;
+    return nullptr;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 1;
+    }
+    const std::string cmd = argv[1];
+    if (cmd == "--version" || cmd == "version") {
+        std::fputs(janusdna::build_info().c_str(), stdout);
+        return 0;
+    }
+    if (cmd == "-h" || cmd == "--help") {
+        usage(stdout);
+        return 0;
+    }
+    if (cmd == "help") {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
+        }
+        const Command* c = find(argv[2]);
+        if (!c) {
+            std::fprintf(stderr, "janusdna: unknown command '%s'\n", argv[2]);
+            return 1;
+        }
+        char help_flag[] = "--help";
+        char* sub_argv[] = {argv[2], help_flag, nullptr};
+        return c->func(2, sub_argv);
+    }
+    const Command* c = find(cmd.c_str());
+    if (!c) {
+        std::fprintf(stderr, "janusdna: unknown command '%s'\n", cmd.c_str());
+        usage(stderr);
+        return 1;
+    }
+    return c->func(argc - 1, argv + 1);
+}

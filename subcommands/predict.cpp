@@ -1,0 +1,91 @@
+// janusdna predict: per-position base probabilities for every record of a FASTA file.
+#include "common.h"
+
+#include "janusdna/atomic_file.h"
+#include "janusdna/error.h"
+#include "janusdna/fasta.h"
+#include "janusdna/heads.h"
+#include "janusdna/model_file.h"
+#include "janusdna/safetensors.h"
+#include "janusdna/tokenizer.h"
+
+#include <fmt/format.h>
+#include <set>
+
+using namespace janusdna;
+
+int main_predict(int argc, char** argv) {
+    CLI::App app{"Per-position probabilities of A, C, G, T for every record of a FASTA file. Each base is predicted "
+                 "from both sides without seeing it, in one forward pass per record.", "predict"};
+    std::string model_opt, in_path, out_path = "-", out_type;
+    cli::CommonOptions common;
+    app.add_option("input", in_path, "FASTA file (plain, gzip or bgzip), - for stdin")->required()->group("Input");
+    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
+    app.add_option("-o,--output", out_path, "output file, - for stdout")->group("Output");
+    app.add_option("-O,--output-type", out_type, "tsv or safetensors [default: from the -o suffix, else tsv]")
+        ->check(CLI::IsMember({"tsv", "safetensors"}))->group("Output");
+    cli::add_common_options(app, common);
+    app.footer("\nOutput (tsv): name pos base pA pC pG pT, pos 1-based; probabilities renormalised over A/C/G/T.\n"
+               "Output (safetensors): NAME.logits [L,16] and NAME.hidden [L,H], float32.\n"
+               "N and IUPAC ambiguity codes are fed as [PAD], as in pretraining.\n\n"
+               "Examples:\n  janusdna predict -m model.safetensors seqs.fa > probs.tsv\n"
+               "  janusdna predict -O safetensors -o out.safetensors seqs.fa.gz\n");
+    if (int rc = cli::parse(app, argc, argv); rc >= 0) return rc;
+
+    return cli::guarded("predict", [&] {
+        cli::apply_common_options(common);
+        if (out_type.empty())
+            out_type = out_path.size() > 12 && out_path.compare(out_path.size() - 12, 12, ".safetensors") == 0 ? "safetensors" : "tsv";
+        if (out_type == "safetensors" && out_path == "-")
+            throw Error("safetensors output needs a file name: -o FILE.safetensors");
+        LoadedModel m = load_model(resolve_model_path(model_opt));
+        FastaReader reader(in_path);
+        std::unique_ptr<AtomicFile> out_tsv;
+        SafetensorsWriter out_st;
+        if (out_type == "tsv") {
+            out_tsv = std::make_unique<AtomicFile>(out_path);
+            out_tsv->write(std::string_view("name\tpos\tbase\tpA\tpC\tpG\tpT\n"));
+        }
+        std::set<std::string> seen;
+        cli::Progress progress("predict", "bases", 0, common.progress);
+        c10::InferenceMode guard;
+        FastaRecord rec;
+        int64_t n_records = 0;
+        while (reader.next(rec)) {
+            ++n_records;
+            if (!seen.insert(rec.name).second)
+                throw Error(fmt::format("{}: record \"{}\" appears twice", in_path, rec.name));
+            if (rec.seq.size() < 2)
+                throw Error(fmt::format("{}: record \"{}\" has {} bases; at least 2 are needed", in_path, rec.name, rec.seq.size()));
+            Tokens tok = tokenize(rec.seq, in_path, rec.name);
+            const int64_t L = static_cast<int64_t>(tok.ids.size());
+            torch::Tensor ids = torch::from_blob(tok.ids.data(), {1, L}, torch::kLong).clone(); // [1, L]
+            ForwardOutput y = m.model->forward(ids);
+            if (out_tsv) {
+                torch::Tensor p = base_log_probs(y.logits[0]).exp().contiguous();          // [L, 4]
+                const float* pp = p.data_ptr<float>();
+                fmt::memory_buffer buf;
+                for (int64_t t = 0; t < L; ++t) {
+                    fmt::format_to(std::back_inserter(buf), "{}\t{}\t{}\t{:.6f}\t{:.6f}\t{:.6f}\t{:.6f}\n", rec.name, t + 1,
+                                   rec.seq[t], pp[4 * t], pp[4 * t + 1], pp[4 * t + 2], pp[4 * t + 3]);
+                    if (buf.size() > (1 << 16)) { out_tsv->write(std::string_view(buf.data(), buf.size())); buf.clear(); }
+                }
+                out_tsv->write(std::string_view(buf.data(), buf.size()));
+            } else {
+                torch::Tensor logits = y.logits[0].contiguous(), hidden = y.hidden[0].to(torch::kFloat).contiguous();
+                out_st.add(rec.name + ".logits", DType::F32, logits.sizes().vec(), logits.data_ptr(), logits.numel() * 4);
+                out_st.add(rec.name + ".hidden", DType::F32, hidden.sizes().vec(), hidden.data_ptr(), hidden.numel() * 4);
+            }
+            progress.add(L);
+        }
+        progress.finish();
+        if (out_tsv) out_tsv->commit();
+        else {
+            out_st.set_metadata("janusdna_command", cli::command_line(argc, argv));
+            out_st.set_metadata("janusdna_version", JANUSDNA_VERSION);
+            out_st.set_metadata("model_md5", file_md5(m.path));
+            out_st.write(out_path);
+        }
+        return 0;
+    });
+}

@@ -1,0 +1,293 @@
+// Tests for the hand-written kernels (kernels/) and their op adapters (src/ops/).
+// Torch before doctest: LibTorch pulls in glog, whose CHECK macro would otherwise replace doctest's.
+#include <torch/torch.h>
+
+#include <doctest/doctest.h>
+
+#include "causal_conv1d.h"
+#include "janusdna/error.h"
+#include "janusdna/ops.h"
+#include "selective_scan.h"
+
+#include <cmath>
+#include <functional>
+#include <vector>
+
+namespace {
+
+using torch::Tensor;
+using Inputs = std::vector<Tensor>;
+const auto kF64 = torch::TensorOptions().dtype(torch::kDouble);
+
+// Random scan inputs {u, delta, A, B, C, D, z, delta_bias} at scales like the model's (A < 0, dt ~ 0.3..1).
+Inputs scan_inputs(int64_t Bn, int64_t L, int64_t D, int64_t N, bool with_z, torch::TensorOptions opt = kF64) {
+    return {torch::randn({Bn, L, D}, opt),                              // u
+            0.5 * torch::randn({Bn, L, D}, opt),                        // delta
+            -torch::exp(0.5 * torch::randn({D, N}, opt)),               // A
+            torch::randn({Bn, L, N}, opt),                              // B
+            torch::randn({Bn, L, N}, opt),                              // C
+            torch::randn({D}, opt),                                     // D
+            with_z ? torch::randn({Bn, L, D}, opt) : Tensor(),          // z
+            0.5 * torch::randn({D}, opt)};                              // delta_bias
+}
+
+Tensor scan_op(const Inputs& x) {
+    return janusdna::ops::selective_scan(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
+}
+Tensor scan_composite(const Inputs& x) {
+    return janusdna::ops::detail::selective_scan_composite(x[0], x[1], x[2], x[3], x[4], x[5], x[6], x[7]);
+}
+
+// The definition in selective_scan.h, written out step by step in double precision.
+Tensor scan_naive(const Inputs& in) {
+    Inputs x;
+    for (const auto& t : in) x.push_back(t.defined() ? t.to(torch::kDouble) : t);
+    const Tensor &u = x[0], &A = x[2], &Bm = x[3], &Cm = x[4];
+    const int64_t Bn = u.size(0), L = u.size(1), D = u.size(2), N = A.size(1);
+    Tensor out = torch::zeros({Bn, L, D}, kF64);
+    Tensor s = torch::zeros({Bn, D, N}, kF64); // [B, D, N]
+    for (int64_t t = 0; t < L; ++t) {
+        const Tensor x_t = x[1].select(1, t) + x[7];                                     // [B, D]
+        const Tensor dt = torch::where(x_t > 20, x_t, torch::log1p(torch::exp(x_t)));     // [B, D]
+        const Tensor u_t = u.select(1, t);                                                // [B, D]
+        s = torch::exp(dt.unsqueeze(2) * A.unsqueeze(0)) * s +
+            (dt * u_t).unsqueeze(2) * Bm.select(1, t).unsqueeze(1);                        // [B, D, N]
+        Tensor y = (s * Cm.select(1, t).unsqueeze(1)).sum(2) + x[5] * u_t;                // [B, D]
+        if (x[6].defined()) y = y * x[6].select(1, t) * torch::sigmoid(x[6].select(1, t));
+        out.select(1, t).copy_(y);
+    }
+    return out;
+}
+
+// Calls the reference kernel directly (no op adapter), one call per batch item over all channels.
+template <typename T>
+Tensor scan_kernel(const Inputs& x) {
+    janusdna::kernels::ScanParams<T> p;
+    p.batch = x[0].size(0), p.length = x[0].size(1), p.channels = x[0].size(2), p.states = x[2].size(1);
+    p.u = x[0].data_ptr<T>(), p.delta = x[1].data_ptr<T>(), p.A = x[2].data_ptr<T>();
+    p.B = x[3].data_ptr<T>(), p.C = x[4].data_ptr<T>(), p.D = x[5].data_ptr<T>();
+    p.z = x[6].defined() ? x[6].data_ptr<T>() : nullptr;
+    p.delta_bias = x[7].data_ptr<T>();
+    Tensor out = torch::empty_like(x[0]);
+    for (int64_t b = 0; b < p.batch; ++b) janusdna::kernels::selective_scan_fwd_ref<T>(p, out.data_ptr<T>(), b, 0, p.channels);
+    return out;
+}
+
+// Copies with requires_grad set (undefined stays undefined).
+Inputs leaves(const Inputs& in) {
+    Inputs out;
+    for (const auto& t : in) out.push_back(t.defined() ? t.detach().clone().requires_grad_(true) : t);
+    return out;
+}
+
+// Gradients of sum(f(x) * w) with respect to every defined input (undefined entries stay undefined).
+Inputs grads_of(const std::function<Tensor(const Inputs&)>& f, const Inputs& in, const Tensor& w) {
+    Inputs x = leaves(in), defined;
+    for (const auto& t : x)
+        if (t.defined()) defined.push_back(t);
+    const Inputs g = torch::autograd::grad({(f(x) * w).sum()}, defined);
+    Inputs out;
+    size_t j = 0;
+    for (const auto& t : x) out.push_back(t.defined() ? g[j++] : Tensor());
+    return out;
+}
+
+// gradcheck-style: autograd gradients of sum(f(x) * w) against central finite differences at a few random
+// elements of every defined input (double precision, eps 1e-6, rel tol 1e-5 plus a tiny absolute floor).
+void check_gradients(const std::function<Tensor(const Inputs&)>& f, const Inputs& in, int samples = 6) {
+    const double eps = 1e-6, rtol = 1e-5, atol = 1e-8;
+    const Tensor w = torch::randn_like(f(in));
+    const Inputs analytic = grads_of(f, in, w);
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < in.size(); ++i) {
+        if (!in[i].defined()) continue;
+        REQUIRE(analytic[i].defined());
+        for (int s = 0; s < samples; ++s) {
+            const int64_t k = torch::randint(in[i].numel(), {1}).item<int64_t>();
+            auto loss_at = [&](double h) {
+                Inputs x = in;
+                x[i] = in[i].clone();
+                x[i].view(-1)[k] += h;
+                return (f(x) * w).sum().item<double>();
+            };
+            const double numeric = (loss_at(eps) - loss_at(-eps)) / (2 * eps);
+            const double ana = analytic[i].reshape(-1)[k].item<double>();
+            INFO("input " << i << " element " << k << ": autograd " << ana << ", finite difference " << numeric);
+            CHECK(std::abs(ana - numeric) <= atol + rtol * std::abs(ana));
+        }
+    }
+}
+
+// Random conv inputs {x, weight, bias}.
+Inputs conv_inputs(int64_t Bn, int64_t L, int64_t D, int64_t K, bool with_bias, torch::TensorOptions opt = kF64) {
+    return {torch::randn({Bn, L, D}, opt), 0.5 * torch::randn({D, K}, opt),
+            with_bias ? torch::randn({D}, opt) : Tensor()};
+}
+Tensor conv_op(const Inputs& x) { return janusdna::ops::causal_conv1d_silu(x[0], x[1], x[2]); }
+Tensor conv_composite(const Inputs& x) { return janusdna::ops::detail::causal_conv1d_silu_composite(x[0], x[1], x[2]); }
+
+// The definition in causal_conv1d.h with explicit time indexing.
+Tensor conv_naive(const Inputs& x) {
+    const int64_t L = x[0].size(1), K = x[1].size(1);
+    Tensor pre = x[2].defined() ? x[2].expand_as(x[0]).clone() : torch::zeros_like(x[0]); // [B, L, D]
+    for (int64_t t = 0; t < L; ++t)
+        for (int64_t k = 0; k < K; ++k)
+            if (t - (K - 1) + k >= 0) pre.select(1, t) += x[1].select(1, k) * x[0].select(1, t - (K - 1) + k);
+    return pre * torch::sigmoid(pre);
+}
+
+Inputs to_float(const Inputs& in) {
+    Inputs out;
+    for (const auto& t : in) out.push_back(t.defined() ? t.to(torch::kFloat) : t);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("selective_scan: reference kernel matches a naive double implementation") {
+    torch::manual_seed(1);
+    struct Shape { int64_t B, L, D, N; };
+    for (const Shape s : {Shape{1, 1, 1, 1}, Shape{2, 1, 5, 3}, Shape{2, 7, 13, 4}, Shape{3, 33, 37, 16}}) {
+        for (const bool with_z : {true, false}) {
+            INFO("B=" << s.B << " L=" << s.L << " D=" << s.D << " N=" << s.N << " with_z=" << with_z);
+            const Inputs x = scan_inputs(s.B, s.L, s.D, s.N, with_z);
+            const Tensor expected = scan_naive(x);
+            CHECK(torch::allclose(scan_kernel<double>(x), expected, 1e-12, 1e-12));
+            CHECK(torch::allclose(scan_op(x), expected, 1e-12, 1e-12)); // threaded over (batch, channel block)
+        }
+    }
+}
+
+TEST_CASE("selective_scan: softplus is stable for large delta") {
+    Inputs x = scan_inputs(1, 4, 3, 2, true);
+    x[1] = x[1] + 60.0; // exp(60) would lose everything in a naive log(1 + exp(x)) for float
+    CHECK(torch::allclose(scan_op(x), scan_naive(x), 1e-12, 1e-12));
+    const Tensor f = scan_op(to_float(x));
+    CHECK(torch::isfinite(f).all().item<bool>());
+}
+
+TEST_CASE("selective_scan: gradients match finite differences") {
+    torch::manual_seed(2);
+    SUBCASE("with z") { check_gradients(scan_op, scan_inputs(2, 5, 7, 3, true)); }
+    SUBCASE("without z") { check_gradients(scan_op, scan_inputs(1, 4, 3, 2, false)); }
+    SUBCASE("L = 1") { check_gradients(scan_op, scan_inputs(2, 1, 3, 2, true)); }
+    SUBCASE("without D and delta_bias") {
+        Inputs x = scan_inputs(2, 4, 3, 2, true);
+        x[5] = Tensor(), x[7] = Tensor();
+        check_gradients(scan_op, x);
+    }
+}
+
+TEST_CASE("causal_conv1d_silu: matches the definition and finite differences") {
+    torch::manual_seed(3);
+    struct Shape { int64_t B, L, D, K; };
+    for (const Shape s : {Shape{2, 6, 5, 4}, Shape{1, 3, 3, 4}, Shape{2, 1, 70, 4}, Shape{1, 5, 2, 1}}) {
+        for (const bool with_bias : {true, false}) {
+            INFO("B=" << s.B << " L=" << s.L << " D=" << s.D << " K=" << s.K << " with_bias=" << with_bias);
+            const Inputs x = conv_inputs(s.B, s.L, s.D, s.K, with_bias);
+            CHECK(torch::allclose(conv_op(x), conv_naive(x), 1e-12, 1e-12));
+            check_gradients(conv_op, x, 4);
+        }
+    }
+}
+
+TEST_CASE("composite fallback agrees with the kernel path") {
+    torch::manual_seed(4);
+    SUBCASE("selective_scan") {
+        for (const bool with_z : {true, false}) {
+            Inputs x = scan_inputs(2, 9, 19, 5, with_z);
+            if (!with_z) x[5] = Tensor(), x[7] = Tensor(); // also the missing-D / missing-bias path
+            CHECK(torch::allclose(scan_composite(x), scan_op(x), 1e-12, 1e-12));
+            const Tensor w = torch::randn({2, 9, 19}, kF64);
+            const Inputs gk = grads_of(scan_op, x, w), gc = grads_of(scan_composite, x, w);
+            for (size_t i = 0; i < x.size(); ++i) {
+                CAPTURE(i);
+                REQUIRE(gk[i].defined() == gc[i].defined());
+                if (gk[i].defined()) CHECK(torch::allclose(gk[i], gc[i], 1e-10, 1e-10));
+            }
+        }
+    }
+    SUBCASE("causal_conv1d_silu") {
+        const Inputs x = conv_inputs(2, 11, 21, 4, true);
+        CHECK(torch::allclose(conv_composite(x), conv_op(x), 1e-12, 1e-12));
+        const Tensor w = torch::randn({2, 11, 21}, kF64);
+        const Inputs gk = grads_of(conv_op, x, w), gc = grads_of(conv_composite, x, w);
+        for (size_t i = 0; i < x.size(); ++i) CHECK(torch::allclose(gk[i], gc[i], 1e-10, 1e-10));
+    }
+}
+
+TEST_CASE("float32 kernels agree with float64 kernels") {
+    torch::manual_seed(5);
+    const Inputs x = scan_inputs(2, 64, 24, 16, true);
+    const Tensor w = torch::randn({2, 64, 24}, kF64);
+    CHECK(torch::allclose(scan_op(to_float(x)).to(torch::kDouble), scan_op(x), 1e-4, 1e-4));
+    const Inputs g64 = grads_of(scan_op, x, w), g32 = grads_of(scan_op, to_float(x), w.to(torch::kFloat));
+    for (size_t i = 0; i < x.size(); ++i) {
+        CAPTURE(i);
+        // Relative to the gradient's scale: grad_A and grad_delta_bias sum over B*L terms.
+        const double scale = g64[i].abs().max().item<double>();
+        CHECK((g32[i].to(torch::kDouble) - g64[i]).abs().max().item<double>() <= 1e-4 * (1 + scale));
+    }
+    const Inputs c = conv_inputs(2, 64, 24, 4, true);
+    CHECK(torch::allclose(conv_op(to_float(c)).to(torch::kDouble), conv_op(c), 1e-5, 1e-5));
+    CHECK(torch::allclose(scan_kernel<float>(to_float(x)).to(torch::kDouble), scan_kernel<double>(x), 1e-4, 1e-4));
+}
+
+TEST_CASE("ops work under NoGradGuard and InferenceMode") {
+    const Inputs x = leaves(scan_inputs(2, 5, 7, 3, true));
+    const Inputs c = leaves(conv_inputs(2, 5, 7, 4, true));
+    const Tensor expected = scan_op(x).detach(), expected_conv = conv_op(c).detach();
+    {
+        torch::NoGradGuard no_grad;
+        const Tensor y = scan_op(x);
+        CHECK_FALSE(y.requires_grad());
+        CHECK(torch::equal(y, expected));
+        CHECK(torch::equal(conv_op(c), expected_conv));
+    }
+    {
+        c10::InferenceMode guard;
+        const Tensor y = scan_op(x);
+        CHECK_FALSE(y.requires_grad());
+        CHECK(torch::equal(y, expected));
+        CHECK(torch::equal(conv_op(c), expected_conv));
+        const Inputs fresh = scan_inputs(1, 3, 2, 2, true); // inference tensors
+        CHECK(torch::allclose(scan_op(fresh), scan_naive(fresh), 1e-12, 1e-12));
+    }
+}
+
+TEST_CASE("bad shapes, dtypes and devices throw janusdna::Error") {
+    const Inputs ok = scan_inputs(2, 5, 7, 3, true);
+    auto with = [&](size_t i, const Tensor& t) {
+        Inputs x = ok;
+        x[i] = t;
+        return x;
+    };
+    CHECK_NOTHROW(scan_op(ok));
+    CHECK_THROWS_AS(scan_op(with(0, torch::randn({2, 5}, kF64))), janusdna::Error);       // u not 3-D
+    CHECK_THROWS_AS(scan_op(with(1, torch::randn({2, 5, 6}, kF64))), janusdna::Error);    // delta D
+    CHECK_THROWS_AS(scan_op(with(2, torch::randn({6, 3}, kF64))), janusdna::Error);       // A D
+    CHECK_THROWS_AS(scan_op(with(2, torch::randn({7}, kF64))), janusdna::Error);          // A not 2-D
+    CHECK_THROWS_AS(scan_op(with(3, torch::randn({2, 5, 4}, kF64))), janusdna::Error);    // B N
+    CHECK_THROWS_AS(scan_op(with(4, torch::randn({2, 4, 3}, kF64))), janusdna::Error);    // C L
+    CHECK_THROWS_AS(scan_op(with(5, torch::randn({8}, kF64))), janusdna::Error);          // D
+    CHECK_THROWS_AS(scan_op(with(6, torch::randn({1, 5, 7}, kF64))), janusdna::Error);    // z B
+    CHECK_THROWS_AS(scan_op(with(7, torch::randn({7, 1}, kF64))), janusdna::Error);       // delta_bias
+    CHECK_THROWS_AS(scan_op(with(3, ok[3].to(torch::kFloat))), janusdna::Error);          // dtype mismatch
+    CHECK_THROWS_AS(scan_op(with(1, Tensor())), janusdna::Error);                         // missing delta
+    Inputs ints = ok;
+    for (auto& t : ints) t = t.to(torch::kInt);
+    CHECK_THROWS_AS(scan_op(ints), janusdna::Error);                                      // unsupported dtype
+    CHECK_THROWS_AS(scan_composite(with(2, torch::randn({6, 3}, kF64))), janusdna::Error);
+    CHECK_THROWS_WITH_AS(scan_op(with(3, torch::randn({2, 5, 4}, kF64))),
+                         "selective_scan: B must have shape [B, L, N] = [2, 5, 3], got [2, 5, 4]", janusdna::Error);
+
+    const Inputs c = conv_inputs(2, 5, 7, 4, true);
+    CHECK_NOTHROW(conv_op(c));
+    CHECK_THROWS_AS(conv_op({c[0], torch::randn({6, 4}, kF64), c[2]}), janusdna::Error);    // weight D
+    CHECK_THROWS_AS(conv_op({c[0], torch::randn({7}, kF64), c[2]}), janusdna::Error);       // weight not 2-D
+    CHECK_THROWS_AS(conv_op({c[0], torch::randn({7, 0}, kF64), c[2]}), janusdna::Error);    // K = 0
+    CHECK_THROWS_AS(conv_op({c[0], c[1], torch::randn({6}, kF64)}), janusdna::Error);       // bias D
+    CHECK_THROWS_AS(conv_op({c[0].select(0, 0), c[1], c[2]}), janusdna::Error);             // x not 3-D
+    CHECK_THROWS_AS(conv_op({c[0], c[1].to(torch::kFloat), c[2]}), janusdna::Error);        // dtype mismatch
+    CHECK_THROWS_AS(conv_composite({c[0], c[1], torch::randn({6}, kF64)}), janusdna::Error);
+}
