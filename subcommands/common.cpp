@@ -4,6 +4,7 @@
 #include "janusdna/runtime.h"
 
 #include <cstdio>
+#include <htslib/hts.h>
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -15,7 +16,10 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
     app.add_flag("--progress", o.progress, "show progress even when stderr is not a terminal")->group("General");
 }
 
-void apply_common_options(const CommonOptions& o) { set_compute_threads(o.threads); }
+void apply_common_options(const CommonOptions& o) {
+    set_compute_threads(o.threads);
+    if (o.verbosity >= 2) hts_set_log_level(HTS_LOG_WARNING);
+}
 
 int parse(CLI::App& app, int argc, char** argv) {
     app.option_defaults()->always_capture_default();

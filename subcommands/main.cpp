@@ -5,6 +5,8 @@
 
 #include "janusdna/runtime.h"
 
+#include <htslib/hts.h>
+
 int main_info(int argc, char** argv);
 int main_predict(int argc, char** argv);
 
@@ -46,6 +48,9 @@ const Command* find(const char* name) {
 } // namespace
 
 int main(int argc, char** argv) {
+    // janusdna reports every failure itself, in one line naming the file; htslib's own messages would add more.
+    // -v 2 turns them back on (apply_common_options).
+    hts_set_log_level(HTS_LOG_OFF);
     if (argc < 2) {
         usage(stderr);
         return 1;
