@@ -9,6 +9,9 @@
 
 int main_info(int argc, char** argv);
 int main_predict(int argc, char** argv);
+int main_embed(int argc, char** argv);
+int main_score_variants(int argc, char** argv);
+int main_track(int argc, char** argv);
 
 namespace {
 
@@ -21,7 +24,10 @@ struct Command {
 
 const Command kCommands[] = {
     {"info", main_info, "Models", "describe a model file: config, layer plan, parameters, checksum"},
+    {"embed", main_embed, "Inference", "embeddings of genomic regions, per base or pooled (BED, NPY, safetensors)"},
     {"predict", main_predict, "Inference", "per-base probabilities for every record of a FASTA file"},
+    {"score-variants", main_score_variants, "Variant effects", "zero-shot scores for the variants of a VCF/BCF"},
+    {"track", main_track, "Variant effects", "per-base tracks (bedGraph/bigWig) and saturation mutagenesis"},
 };
 
 void usage(FILE* out) {

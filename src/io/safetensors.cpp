@@ -32,9 +32,12 @@ constexpr uint64_t max_header_bytes = 100'000'000;
 // Real headers nest 3 deep (root -> entry -> shape); a limit keeps "[[[[..." from eating gigabytes.
 constexpr int max_json_depth = 64;
 
-// Names and parser messages come from the file; keep control characters out so messages stay one line.
+// Names and parser messages come from the file: keep control characters out so messages stay one line, and cap
+// the length (nlohmann quotes the whole offending token, which may be megabytes long).
 std::string printable(std::string_view s) {
-    std::string out(s);
+    constexpr size_t max_len = 200;
+    std::string out(s.substr(0, max_len));
+    if (s.size() > max_len) out += "...";
     for (char& c : out) {
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
     }

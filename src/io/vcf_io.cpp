@@ -1,0 +1,201 @@
+// VCF/BCF reading and writing through htslib; see include/janusdna/vcf_io.h.
+#include "janusdna/vcf_io.h"
+
+#include "janusdna/error.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fmt/format.h>
+#include <htslib/bgzf.h>
+#include <htslib/hts.h>
+#include <htslib/tbx.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace janusdna {
+
+namespace {
+bool ends_with(const std::string& s, const char* suf) {
+    const size_t n = std::strlen(suf);
+    return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
+}
+std::string errno_text(int e) { return e ? std::strerror(e) : "unknown error"; }
+} // namespace
+
+VcfOutType vcf_out_type(const std::string& opt, const std::string& path) {
+    if (opt == "v") return VcfOutType::Vcf;
+    if (opt == "z") return VcfOutType::VcfGz;
+    if (opt == "b") return VcfOutType::Bcf;
+    if (opt == "u") return VcfOutType::BcfRaw;
+    if (opt == "t") return VcfOutType::Table;
+    if (!opt.empty()) throw Error(fmt::format("unknown output type -O {} (use v, z, b, u or t)", opt));
+    if (ends_with(path, ".vcf.gz") || ends_with(path, ".vcf.bgz")) return VcfOutType::VcfGz;
+    if (ends_with(path, ".bcf")) return VcfOutType::Bcf;
+    if (ends_with(path, ".tsv.gz") || ends_with(path, ".txt.gz") || ends_with(path, ".tsv.bgz")) return VcfOutType::Table;
+    return VcfOutType::Vcf;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+VcfReader::VcfReader(const std::string& path) : display_(path == "-" ? "stdin" : path) {
+    if (path != "-") {
+        struct stat st;
+        if (stat(path.c_str(), &st) != 0) throw Error(fmt::format("{}: {}", path, errno_text(errno)));
+        if (S_ISDIR(st.st_mode)) throw Error(fmt::format("{}: is a directory", path));
+        if (S_ISREG(st.st_mode) && st.st_size == 0) throw Error(fmt::format("{}: empty file (not VCF or BCF)", path));
+    }
+    errno = 0;
+    fp_ = hts_open(path.c_str(), "r");
+    if (!fp_) throw Error(fmt::format("{}: cannot open: {}", display_, errno_text(errno)));
+    const htsFormat* f = hts_get_format(fp_);
+    if (f->category != variant_data) {
+        hts_close(fp_); fp_ = nullptr;
+        throw Error(fmt::format("{}: not a VCF or BCF file (found {})", display_, hts_format_description(f)));
+    }
+    hdr_ = bcf_hdr_read(fp_);
+    if (!hdr_) {
+        hts_close(fp_); fp_ = nullptr;
+        throw Error(fmt::format("{}: malformed VCF header (or truncated file)", display_));
+    }
+}
+
+VcfReader::~VcfReader() {
+    if (hdr_) bcf_hdr_destroy(hdr_);
+    if (fp_) hts_close(fp_);
+}
+
+bool VcfReader::next(bcf1_t* rec) {
+    const int ret = bcf_read(fp_, hdr_, rec);
+    const bool text = fp_->format.format == vcf;
+    auto where = [&] {
+        return text ? fmt::format("{}:{}", display_, fp_->lineno) : fmt::format("{}: record {}", display_, records_ + 1);
+    };
+    auto line_text = [&] {
+        if (!text || !fp_->line.s) return std::string();
+        std::string s(fp_->line.s, std::min<size_t>(fp_->line.l, 80));
+        for (char& c : s) if (c == '\t') c = ' ';
+        return ": " + s + (fp_->line.l > 80 ? "..." : "");
+    };
+    if (ret == -1 && rec->errcode == 0) {
+        if (fp_->format.compression == bgzf && fp_->fp.bgzf && fp_->fp.bgzf->errcode)
+            throw Error(fmt::format("{}: truncated or corrupt compressed file", display_));
+        return false;
+    }
+    if (ret < 0 || rec->errcode) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));
+    ++records_;
+    if (bcf_unpack(rec, BCF_UN_STR) < 0) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));
+    return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+VcfOutput::VcfOutput(const std::string& path, VcfOutType type, bcf_hdr_t* hdr, bool write_index,
+                     const std::vector<std::string>& table_columns)
+    : path_(path), type_(type), hdr_(hdr), index_(write_index), is_stdout_(path == "-") {
+    if (index_ && is_stdout_) throw Error("-W/--write-index needs an output file (-o FILE)");
+    if (index_ && (type_ == VcfOutType::Vcf || type_ == VcfOutType::BcfRaw))
+        throw Error("-W/--write-index needs bgzipped output (-O z, b or t)");
+    std::string name = path_;
+    if (!is_stdout_) {
+        std::string templ = path_ + ".tmp.XXXXXX";
+        int fd = mkstemp(templ.data());
+        if (fd < 0) throw Error(fmt::format("{}: cannot create the output file: {}", path_, errno_text(errno)));
+        ::close(fd);
+        tmp_ = name = templ;
+    }
+    if (type_ == VcfOutType::Table) {
+        bgzf_ = bgzf_open(name.c_str(), "w");
+        if (!bgzf_) { cleanup(); throw Error(fmt::format("{}: cannot open for writing: {}", path_, errno_text(errno))); }
+        std::string head = "#CHROM\tPOS\tREF\tALT";
+        for (const std::string& c : table_columns) head += "\t" + c;
+        head += "\n";
+        if (bgzf_write(bgzf_, head.data(), head.size()) < 0) { cleanup(); throw Error(fmt::format("{}: write failed", path_)); }
+        return;
+    }
+    const char* mode = type_ == VcfOutType::Vcf ? "w" : type_ == VcfOutType::VcfGz ? "wz" : type_ == VcfOutType::Bcf ? "wb" : "wbu";
+    errno = 0;
+    fp_ = hts_open(name.c_str(), mode);
+    if (!fp_) { cleanup(); throw Error(fmt::format("{}: cannot open for writing: {}", path_, errno_text(errno))); }
+    if (bcf_hdr_write(fp_, hdr_) < 0) { cleanup(); throw Error(fmt::format("{}: cannot write the header: {}", path_, errno_text(errno))); }
+    if (index_ && bcf_idx_init(fp_, hdr_, 14, (tmp_ + ".csi").c_str()) < 0) {
+        cleanup();
+        throw Error(fmt::format("{}: cannot start the index", path_));
+    }
+}
+
+VcfOutput::~VcfOutput() { if (!done_) cleanup(); }
+
+void VcfOutput::cleanup() noexcept {
+    if (fp_) { hts_close(fp_); fp_ = nullptr; }
+    if (bgzf_) { bgzf_close(bgzf_); bgzf_ = nullptr; }
+    if (!tmp_.empty()) {
+        ::unlink(tmp_.c_str());
+        ::unlink((tmp_ + ".csi").c_str());
+        ::unlink((tmp_ + ".tbi").c_str());
+    }
+}
+
+void VcfOutput::write(bcf1_t* rec) {
+    if (!fp_) throw Error(fmt::format("{}: not a VCF/BCF output", path_));
+    if (bcf_write(fp_, hdr_, rec) < 0) {
+        if (index_) throw Error(fmt::format("{}: write failed (is the input sorted? -W needs sorted records): {}", path_, errno_text(errno)));
+        throw Error(fmt::format("{}: write failed: {}", path_, errno_text(errno)));
+    }
+}
+
+void VcfOutput::write_row(const std::string& chrom, int64_t pos1, const std::string& ref, const std::string& alt,
+                          const std::vector<float>& values) {
+    buf_.clear();
+    fmt::format_to(std::back_inserter(buf_), "{}\t{}\t{}\t{}", chrom, pos1, ref, alt);
+    for (float v : values) {
+        if (std::isnan(v)) buf_ += "\t.";
+        else fmt::format_to(std::back_inserter(buf_), "\t{:.6g}", v);
+    }
+    buf_ += '\n';
+    if (bgzf_write(bgzf_, buf_.data(), buf_.size()) < 0) throw Error(fmt::format("{}: write failed: {}", path_, errno_text(errno)));
+}
+
+void VcfOutput::commit() {
+    if (done_) throw Error(fmt::format("{}: committed twice", path_));
+    if (fp_) {
+        if (index_ && bcf_idx_save(fp_) < 0) {
+            cleanup();
+            throw Error(fmt::format("{}: cannot write the index (is the output sorted?)", path_));
+        }
+        const int ret = hts_close(fp_);
+        fp_ = nullptr;
+        if (ret < 0) { cleanup(); throw Error(fmt::format("{}: error writing the output: {}", path_, errno_text(errno))); }
+    }
+    if (bgzf_) {
+        const int ret = bgzf_close(bgzf_);
+        bgzf_ = nullptr;
+        if (ret < 0) { cleanup(); throw Error(fmt::format("{}: error writing the output: {}", path_, errno_text(errno))); }
+        if (index_) {
+            tbx_conf_t conf = {0, 1, 2, 2, '#', 0};
+            if (tbx_index_build(tmp_.c_str(), 0, &conf) < 0) {
+                cleanup();
+                throw Error(fmt::format("{}: cannot build the tabix index (is the output sorted?)", path_));
+            }
+        }
+    }
+    if (!is_stdout_) {
+        mode_t mask = umask(0); umask(mask);
+        chmod(tmp_.c_str(), 0666 & ~mask);
+        const char* ext = type_ == VcfOutType::Table ? ".tbi" : ".csi";
+        if (index_) {
+            chmod((tmp_ + ext).c_str(), 0666 & ~mask);
+            if (std::rename((tmp_ + ext).c_str(), (path_ + ext).c_str()) != 0) {
+                cleanup();
+                throw Error(fmt::format("{}{}: cannot rename into place: {}", path_, ext, errno_text(errno)));
+            }
+        }
+        if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+            cleanup();
+            throw Error(fmt::format("{}: cannot rename into place: {}", path_, errno_text(errno)));
+        }
+    }
+    done_ = true;
+}
+
+} // namespace janusdna

@@ -1,0 +1,191 @@
+// janusdna embed: embeddings of genomic regions, per base or pooled, as text for bedtools, NPY or safetensors.
+#include "common.h"
+
+#include "janusdna/embed.h"
+#include "janusdna/embed_writers.h"
+#include "janusdna/error.h"
+#include "janusdna/fasta.h"
+#include "janusdna/model_file.h"
+#include "janusdna/regions.h"
+
+#include <fmt/format.h>
+#include <optional>
+#include <set>
+
+using namespace janusdna;
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+// Regions of a BED file, checked against the reference and required to be sorted (contigs contiguous, starts
+// non-decreasing), as bedtools' -sorted mode expects.
+void read_bed(const std::string& path, const Reference& ref, std::vector<Region>& out, const WarnFn& warn) {
+    BedReader bed(path);
+    Region r;
+    std::set<std::string> done_contigs;
+    std::string prev_contig;
+    int64_t prev_beg = -1;
+    while (bed.next(r)) {
+        const std::string where = fmt::format("{}:{}", bed.display_name(), bed.line_number());
+        if (r.contig == prev_contig && r.beg < prev_beg)
+            throw Error(fmt::format("{}: BED is not sorted ({} {} after {} {}); sort it with `sort -k1,1 -k2,2n` or "
+                                    "`bedtools sort`", where, r.contig, r.beg, prev_contig, prev_beg));
+        if (r.contig != prev_contig) {
+            if (done_contigs.count(r.contig))
+                throw Error(fmt::format("{}: BED is not sorted (contig {} appears again after {}); sort it with "
+                                        "`sort -k1,1 -k2,2n` or `bedtools sort`", where, r.contig, prev_contig));
+            if (!prev_contig.empty()) done_contigs.insert(prev_contig);
+            prev_contig = r.contig;
+        }
+        prev_beg = r.beg;
+        check_region(r, ref, where, warn);
+        if (r.strand != '-') r.strand = '+';
+        out.push_back(r);
+    }
+}
+
+} // namespace
+
+int main_embed(int argc, char** argv) {
+    CLI::App app{"Embeddings of genomic regions: per base or pooled per region, as BED-like text for bedtools "
+                 "pipelines, NPY or safetensors.", "embed"};
+    std::string ref_path, model_opt, out_path = "-", out_type, bed_path, records_path, pool, dtype;
+    std::vector<std::string> region_texts;
+    int64_t window = -1, stride = 0, flank = -1, batch = 8;
+    bool rc = false;
+    cli::CommonOptions common;
+    app.add_option("reference", ref_path, "indexed FASTA (plain or bgzip; a missing .fai is built)")->group("Input");
+    app.add_option("-r,--region", region_texts, "region chr:beg-end, 1-based inclusive (repeatable)")->group("Input");
+    app.add_option("-R,--regions-file", bed_path, "BED file of regions (0-based; column 4 name, column 6 strand), - for stdin")->group("Input");
+    app.add_option("--records", records_path, "embed each record of this FASTA whole (no index needed), - for stdin")->group("Input");
+    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
+    app.add_option("-o,--output", out_path, "output file (NPY: prefix), - for stdout")->group("Output");
+    app.add_option("-O,--output-type", out_type, "bed (pooled text), tsv (per-base text), npy or safetensors "
+                   "[default: from the -o suffix, else bed for pooled, tsv for per-base]")
+        ->check(CLI::IsMember({"bed", "tsv", "npy", "safetensors"}))->group("Output");
+    app.add_option("--pool", pool, "mean (one vector per region) or none (per base) [default: mean with -R or "
+                   "--records, else none]")->check(CLI::IsMember({"mean", "none"}))->group("Output");
+    app.add_option("--dtype", dtype, "f16 or f32 for NPY/safetensors [default: f16 per base, f32 pooled]")
+        ->check(CLI::IsMember({"f16", "f32"}))->group("Output");
+    app.add_option("--window", window, "window length W; 0 = one pass per region [default: the model's training "
+                   "length, else 1024]")->group("Context");
+    app.add_option("--stride", stride, "distance between tiled windows [default: W/2]")->group("Context");
+    app.add_option("--flank", flank, "context bases added on each side and dropped after the pass [default: W/8]")->group("Context");
+    app.add_flag("--rc", rc, "average forward and reverse-complement embeddings position by position")->group("Context");
+    app.add_option("--batch", batch, "windows per forward pass")->group("General");
+    cli::add_common_options(app, common);
+    app.footer(
+        "\nOutput: pooled text: chrom start end name d0 .. d{H-1} (0-based, BED-compatible). Per-base tsv: chrom pos\n"
+        "base d0 ..., pos 1-based. -O npy -o PREFIX: PREFIX.npy, row-aligned PREFIX.bed, PREFIX.json (per base also\n"
+        "PREFIX.scored.npy). -O safetensors -o FILE: one [L,H] tensor per region keyed by name, plus NAME.scored.\n"
+        "N and IUPAC codes are fed as [PAD]: excluded from means (a region of only N gets NaN), marked unscored per base.\n"
+        "Strand '-' (BED column 6) embeds the reverse complement; its rows are in that orientation.\n\n"
+        "Examples:\n  janusdna embed -r chr20:1-100000 -O npy -o chr20 ref.fa\n"
+        "  bedtools makewindows -g genome.txt -w 1000 | janusdna embed -R - ref.fa > windows.bed\n"
+        "  janusdna embed --records seqs.fa -O npy -o seqs\n");
+    if (int rc_parse = cli::parse(app, argc, argv); rc_parse >= 0) return rc_parse;
+
+    return cli::guarded("embed", [&] {
+        cli::apply_common_options(common);
+        WarnFn warn = [&](const std::string& m) { if (common.verbosity > 0) cli::warn("embed", m); };
+        const bool records = !records_path.empty();
+        if (records && (!ref_path.empty() || !region_texts.empty() || !bed_path.empty()))
+            throw Error("--records takes the sequences from its FASTA: give no reference, -r or -R with it");
+        if (!records && ref_path.empty()) throw Error("no reference FASTA given (or use --records FILE)");
+        if (!region_texts.empty() && !bed_path.empty()) throw Error("give regions with -r or with -R, not both");
+
+        const Pooling pooling = pool.empty() ? ((records || !bed_path.empty()) ? Pooling::Mean : Pooling::None)
+                                             : (pool == "mean" ? Pooling::Mean : Pooling::None);
+        if (out_type.empty()) {
+            if (ends_with(out_path, ".npy")) out_type = "npy";
+            else if (ends_with(out_path, ".safetensors")) out_type = "safetensors";
+            else if (ends_with(out_path, ".tsv")) out_type = "tsv";
+            else if (ends_with(out_path, ".bed")) out_type = "bed";
+            else out_type = pooling == Pooling::Mean ? "bed" : "tsv";
+        }
+        if (pooling == Pooling::Mean && out_type == "tsv") out_type = "bed";
+        if (pooling == Pooling::Mean && out_type == "safetensors")
+            throw Error("safetensors output holds per-base arrays: use --pool none, or -O npy for pooled vectors");
+        if (pooling == Pooling::None && out_type == "bed")
+            throw Error("per-base output is tsv, npy or safetensors (-O); bed is for --pool mean");
+        if ((out_type == "npy" || out_type == "safetensors") && out_path == "-")
+            throw Error(fmt::format("{} output needs a file name: -o {}", out_type, out_type == "npy" ? "PREFIX" : "FILE.safetensors"));
+        const bool f16 = dtype.empty() ? pooling == Pooling::None : dtype == "f16";
+
+        LoadedModel m = load_model(resolve_model_path(model_opt));
+        const int64_t train_len = default_window(m.metadata);
+        EmbedOptions opt;
+        opt.window = window < 0 ? train_len : window;
+        opt.stride = stride;
+        opt.flank = flank < 0 ? default_flank(opt.window, train_len) : flank;
+        opt.batch = batch;
+        opt.rc = rc;
+        opt.pool = pooling;
+
+        // Regions first, all checked, before any output file is opened.
+        std::optional<Reference> ref;
+        std::vector<Region> regions;
+        if (!records) {
+            ref.emplace(Reference::open(ref_path, warn));
+            for (const auto& t : region_texts) regions.push_back(parse_region(t, *ref, warn));
+            if (!bed_path.empty()) read_bed(bed_path, *ref, regions, warn);
+            if (region_texts.empty() && bed_path.empty())
+                for (const auto& c : ref->contigs()) regions.push_back(Region{c, 0, ref->length(c), c, '+'});
+            if (regions.empty()) throw Error(fmt::format("{}: no regions to embed", bed_path.empty() ? ref_path : bed_path));
+        }
+        int64_t total = 0;
+        for (const auto& r : regions) total += r.end - r.beg;
+
+        const int64_t H = m.config.hidden_size;
+        nlohmann::json meta = {
+            {"janusdna_version", JANUSDNA_VERSION},
+            {"command", cli::command_line(argc, argv)},
+            {"model", m.path},
+            {"model_md5", file_md5(m.path)},
+            {"reference", records ? records_path : ref_path},
+            {"input", records ? "records" : (!bed_path.empty() ? "bed" : (!region_texts.empty() ? "regions" : "contigs"))},
+            {"hidden_size", H},
+            {"window", opt.window},
+            {"stride", opt.window > 0 ? (opt.stride > 0 ? opt.stride : std::max<int64_t>(1, opt.window / 2)) : 0},
+            {"flank", opt.flank},
+            {"pooling", pooling == Pooling::Mean ? "mean over A/C/G/T positions (N/IUPAC excluded; NaN if none)" : "none"},
+            {"strand", "BED strand '-' embeds the reverse complement (rows in that orientation); '+' and '.' the forward strand"},
+            {"rc_average", rc},
+            {"dtype", f16 ? "float16" : "float32"},
+        };
+        std::unique_ptr<EmbedSink> sink;
+        std::string prefix = ends_with(out_path, ".npy") ? out_path.substr(0, out_path.size() - 4) : out_path;
+        if (out_type == "bed") sink = std::make_unique<PooledTextSink>(out_path, H);
+        else if (out_type == "tsv") sink = std::make_unique<PerBaseTsvSink>(out_path, H);
+        else if (out_type == "npy" && pooling == Pooling::Mean)
+            sink = std::make_unique<PooledNpySink>(prefix, f16 ? NpyType::F16 : NpyType::F32, H, meta);
+        else if (out_type == "npy") sink = std::make_unique<PerBaseNpySink>(prefix, f16 ? NpyType::F16 : NpyType::F32, H, meta);
+        else {
+            std::map<std::string, std::string> st_meta;
+            for (auto& [k, v] : meta.items()) st_meta["janusdna_" + k] = v.is_string() ? v.get<std::string>() : v.dump();
+            sink = std::make_unique<PerBaseSafetensorsSink>(out_path, f16 ? DType::F16 : DType::F32, H, st_meta);
+        }
+
+        Embedder embedder(*m.model, opt, *sink, warn);
+        cli::Progress progress("embed", "bases", total, common.progress);
+        embedder.on_bases = [&](int64_t n) { progress.add(n); };
+        if (records) {
+            FastaReader reader(records_path);
+            FastaRecord rec;
+            std::set<std::string> seen;
+            while (reader.next(rec)) {
+                if (!seen.insert(rec.name).second)
+                    throw Error(fmt::format("{}: record \"{}\" appears twice", reader.display_name(), rec.name));
+                embedder.add_sequence(rec.name, std::move(rec.seq), reader.display_name());
+            }
+        } else {
+            for (const auto& r : regions) embedder.add(*ref, r);
+        }
+        embedder.finish();
+        progress.finish();
+        return 0;
+    });
+}

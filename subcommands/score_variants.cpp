@@ -1,0 +1,243 @@
+// janusdna score-variants: zero-shot variant effect scores (JANUS_LLR, JANUS_PLL) for the records of a VCF/BCF.
+// Records are read in chunks; the variants of a chunk are scored together (positions sorted per contig so that
+// nearby variants share passes), then the chunk is written in input order with only the new INFO tags added.
+#include "common.h"
+#include "variants_common.h"
+
+#include "janusdna/error.h"
+#include "janusdna/fasta.h"
+#include "janusdna/model_file.h"
+#include "janusdna/regions.h"
+#include "janusdna/runner.h"
+#include "janusdna/variant_scoring.h"
+#include "janusdna/vcf_io.h"
+
+#include <array>
+#include <cmath>
+#include <fmt/format.h>
+#include <htslib/hts.h>
+#include <map>
+#include <memory>
+
+using namespace janusdna;
+
+namespace {
+
+std::string llr_description(int64_t W, bool rc) {
+    return fmt::format("JanusDNA zero-shot SNV score: ln p(ALT) - ln p(REF) at the variant position, from one forward "
+                       "pass over the reference window of {} bp that holds it most centrally (clipped at contig ends, "
+                       "never padded; the model never sees the base it predicts); strand: {}. Missing for indels, MNVs, "
+                       "symbolic alleles, REF mismatches and contigs absent from the reference", W,
+                       rc ? "mean of forward and reverse complement" : "forward");
+}
+std::string pll_description(int64_t W, bool rc) {
+    return fmt::format("JanusDNA pseudo-log-likelihood difference PLL(ALT haplotype) - PLL(REF window), PLL = sum over "
+                       "A/C/G/T positions of ln p(base | all other bases) in one pass; REF window = {} bp of reference "
+                       "around the variant, ALT haplotype = the same window with REF replaced by ALT (identical flanks); "
+                       "N positions excluded; strand: {}. Missing for symbolic alleles, alleles longer than --max-indel, "
+                       "REF mismatches and contigs absent from the reference", W,
+                       rc ? "mean of forward and reverse complement" : "forward");
+}
+
+struct Summary {
+    int64_t records = 0, alleles = 0, scored = 0, llr = 0, pll = 0, mismatch_records = 0, contig_records = 0;
+    std::array<int64_t, static_cast<size_t>(Missing::kCount)> missing{};
+    std::vector<std::string> mismatch_examples;
+    std::map<std::string, int64_t> missing_contigs;
+};
+
+} // namespace
+
+int main_score_variants(int argc, char** argv) {
+    CLI::App app{"Zero-shot variant effect scores from JanusDNA for every record of a VCF/BCF file: JANUS_LLR for "
+                 "SNVs (one pass per window, shared by all SNVs in it) and JANUS_PLL for every allele.", "score-variants"};
+    std::string model_opt, fasta, in_path, out_path = "-", out_type, region_opt, regions_file, chr_prefix;
+    int64_t window = 0, flank = -1, max_indel = 50, batch = 16, chunk = 10000;
+    bool rc = false, write_index = false, no_version = false, no_pll = false;
+    cli::CommonOptions common;
+    app.add_option("input", in_path, "VCF, bgzipped VCF or BCF; - for stdin")->required()->group("Input");
+    app.add_option("-f,--fasta-ref", fasta, "reference FASTA (plain or bgzipped; .fai built if missing)")->required()->group("Input");
+    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
+    app.add_option("-r,--regions", region_opt, "only records with POS in these regions (chr:beg-end[,...])")->group("Input");
+    app.add_option("-R,--regions-file", regions_file, "only records with POS in the regions of this BED file")->group("Input");
+    app.add_option("--chr-prefix", chr_prefix, "map VCF contig names to the reference's: add (20 -> chr20) or remove (chr20 -> 20)")
+        ->check(CLI::IsMember({"add", "remove"}))->group("Input");
+    app.add_option("-o,--output", out_path, "output file, - for stdout")->group("Output");
+    app.add_option("-O,--output-type", out_type, "v VCF, z bgzipped VCF, b BCF, u uncompressed BCF, t bgzipped "
+                   "CHROM POS REF ALT JANUS_LLR JANUS_PLL table [default: from the -o suffix, else v]")
+        ->check(CLI::IsMember({"v", "z", "b", "u", "t"}))->group("Output");
+    app.add_flag("-W,--write-index", write_index, "write OUT.csi (VCF/BCF) or OUT.tbi (table); needs sorted input")->group("Output");
+    app.add_flag("--no-version", no_version, "do not add ##janusdnaVersion/##janusdnaCommand header lines")->group("Output");
+    app.add_option("--window", window, "window length in bp [default: the model's training length, 1024 if unknown]")->group("Scoring");
+    app.add_option("--flank", flank, "bases of context wanted on each side of a scored position [default: window/4]")->group("Scoring");
+    app.add_option("--max-indel", max_indel, "alleles (REF or ALT) longer than this are not scored")->group("Scoring");
+    app.add_flag("--rc", rc, "average each score with the one from the reverse-complement strand (2x passes)")->group("Scoring");
+    app.add_flag("--no-pll", no_pll, "skip JANUS_PLL (then only SNVs are scored, and only shared passes are made)")->group("Scoring");
+    app.add_option("--batch", batch, "windows per forward pass")->group("Scoring");
+    app.add_option("--chunk", chunk, "records held in memory at once")->group("Scoring");
+    cli::add_common_options(app, common);
+    app.footer("\nScores (natural log; definitions also written into the ##INFO header lines):\n"
+               "  JANUS_LLR  SNVs: ln p(ALT) - ln p(REF) at the position, from the reference window's single pass.\n"
+               "  JANUS_PLL  every allele: PLL(ALT haplotype window) - PLL(REF window), windows sharing flanks.\n"
+               "  '.' = not scored: symbolic alleles, longer than --max-indel, REF mismatch (flag JANUS_REF_MISMATCH),\n"
+               "  contig missing from the reference. See man janusdna-score-variants.\n\n"
+               "Examples:\n  janusdna score-variants -f hg19.fa -o scored.vcf.gz -W in.vcf.gz\n"
+               "  bcftools view -Ou in.bcf | janusdna score-variants -f ref.fa - -Ob -o scored.bcf\n"
+               "  janusdna score-variants -f ref.fa -O t -W -o scores.tsv.gz in.vcf.gz\n");
+    if (int rc_ = cli::parse(app, argc, argv); rc_ >= 0) return rc_;
+
+    return cli::guarded("score-variants", [&]() -> int {
+        cli::apply_common_options(common);
+        if (common.verbosity < 2) hts_set_log_level(HTS_LOG_OFF);
+        auto warn = [&](const std::string& m) { if (common.verbosity > 0) cli::warn("score-variants", m); };
+        if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
+        if (chunk < 1) throw Error(fmt::format("--chunk must be at least 1, got {}", chunk));
+        const VcfOutType type = vcf_out_type(out_type, out_path);
+        Reference ref = Reference::open(fasta, warn);
+        LoadedModel m = load_model(resolve_model_path(model_opt));
+        if (window == 0) window = cli::default_window(m);
+        Runner runner(*m.model, batch);
+        ScoreOptions so;
+        so.window = window; so.flank = flank; so.max_indel = max_indel; so.rc = rc; so.pll = !no_pll;
+        VariantScorer scorer(ref, runner, so);
+
+        std::vector<Region> regions;
+        if (!region_opt.empty()) {
+            size_t start = 0;
+            while (start <= region_opt.size()) {
+                size_t comma = region_opt.find(',', start);
+                // commas inside numbers (1,000) belong to the region: split only before a contig name
+                while (comma != std::string::npos && comma + 1 < region_opt.size() && std::isdigit(static_cast<unsigned char>(region_opt[comma + 1])))
+                    comma = region_opt.find(',', comma + 1);
+                regions.push_back(parse_region(region_opt.substr(start, comma - start), ref, warn));
+                if (comma == std::string::npos) break;
+                start = comma + 1;
+            }
+        }
+        if (!regions_file.empty()) {
+            BedReader bed(regions_file);
+            Region r;
+            while (bed.next(r)) {
+                check_region(r, ref, bed.display_name() + ":" + std::to_string(bed.line_number()), warn);
+                regions.push_back(r);
+            }
+        }
+        const bool filter = !region_opt.empty() || !regions_file.empty();
+
+        VcfReader in(in_path);
+        bcf_hdr_t* hdr = in.header();
+        auto add_info = [&](const char* id, const std::string& line) {
+            if (bcf_hdr_get_hrec(hdr, BCF_HL_INFO, "ID", id, nullptr)) {
+                warn(fmt::format("the input already declares INFO/{}; its values are replaced", id));
+                return;
+            }
+            if (bcf_hdr_append(hdr, line.c_str()) < 0) throw Error(fmt::format("cannot add INFO/{} to the header", id));
+        };
+        add_info("JANUS_LLR", "##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"" + llr_description(window, rc) + "\">");
+        add_info("JANUS_PLL", "##INFO=<ID=JANUS_PLL,Number=A,Type=Float,Description=\"" + pll_description(window, rc) + "\">");
+        add_info("JANUS_REF_MISMATCH", "##INFO=<ID=JANUS_REF_MISMATCH,Number=0,Type=Flag,Description=\"REF differs from "
+                 "the reference FASTA at this position; the record is not scored\">");
+        if (!no_version) {
+            bcf_hdr_append(hdr, ("##janusdnaVersion=" JANUSDNA_VERSION "+htslib-" + std::string(hts_version())).c_str());
+            bcf_hdr_append(hdr, ("##janusdnaCommand=" + cli::command_line(argc, argv)).c_str());
+            bcf_hdr_append(hdr, fmt::format("##janusdnaModel={} (md5 {}); reference {}; window {}; flank {}; max-indel {}; strand {}",
+                                            m.path, file_md5(m.path), fasta, window, flank < 0 ? window / 4 : flank,
+                                            max_indel, rc ? "both" : "forward").c_str());
+        }
+        if (bcf_hdr_sync(hdr) < 0) throw Error("cannot update the VCF header");
+
+        std::unique_ptr<VcfOutput> out;  // opened after the first chunk: htslib may add contigs undeclared in the header
+        Summary sum;
+        cli::Progress progress("score-variants", "records", 0, common.progress);
+        std::vector<bcf1_t*> recs;
+        std::vector<VariantInput> vin;
+        std::vector<float> llr, pll;
+        auto flush = [&] {
+            if (!out) out = std::make_unique<VcfOutput>(out_path, type, hdr, write_index);
+            std::vector<VariantScore> scores = scorer.score(vin);
+            for (size_t i = 0; i < recs.size(); ++i) {
+                bcf1_t* rec = recs[i];
+                const VariantScore& s = scores[i];
+                const int n_alt = rec->n_allele - 1;
+                llr.assign(n_alt, 0); pll.assign(n_alt, 0);
+                ++sum.records;
+                if (s.ref_mismatch) {
+                    ++sum.mismatch_records;
+                    if (sum.mismatch_examples.size() < 3) {
+                        const int64_t len = ref.length(vin[i].contig);
+                        const int64_t e = std::min<int64_t>(len, vin[i].pos0 + static_cast<int64_t>(vin[i].ref.size()));
+                        sum.mismatch_examples.push_back(fmt::format("{}:{} REF {} (reference: {})", bcf_hdr_id2name(hdr, rec->rid),
+                            rec->pos + 1, vin[i].ref, vin[i].pos0 < e ? ref.fetch(vin[i].contig, vin[i].pos0, e) : "past the end"));
+                    }
+                }
+                if (s.missing_contig) { ++sum.contig_records; ++sum.missing_contigs[vin[i].contig]; }
+                for (int k = 0; k < n_alt; ++k) {
+                    const AlleleScore& a = s.alleles[k];
+                    ++sum.alleles;
+                    if (a.has_llr()) { llr[k] = a.llr; ++sum.llr; } else bcf_float_set_missing(llr[k]);
+                    if (a.has_pll()) { pll[k] = a.pll; ++sum.pll; } else bcf_float_set_missing(pll[k]);
+                    if (a.has_llr() || a.has_pll()) ++sum.scored;
+                    else ++sum.missing[static_cast<size_t>(a.pll_missing != Missing::NotApplicable ? a.pll_missing : a.llr_missing)];
+                }
+                if (type == VcfOutType::Table) {
+                    for (int k = 0; k < n_alt; ++k)
+                        out->write_row(bcf_hdr_id2name(hdr, rec->rid), rec->pos + 1, rec->d.allele[0], rec->d.allele[k + 1],
+                                       {s.alleles[k].has_llr() ? s.alleles[k].llr : NAN, s.alleles[k].has_pll() ? s.alleles[k].pll : NAN});
+                } else {
+                    if (n_alt > 0) {
+                        if (bcf_update_info_float(hdr, rec, "JANUS_LLR", llr.data(), n_alt) < 0 ||
+                            bcf_update_info_float(hdr, rec, "JANUS_PLL", pll.data(), n_alt) < 0)
+                            throw Error(fmt::format("cannot add scores to the record at {}:{}", bcf_hdr_id2name(hdr, rec->rid), rec->pos + 1));
+                    }
+                    if (s.ref_mismatch) bcf_update_info_flag(hdr, rec, "JANUS_REF_MISMATCH", nullptr, 1);
+                    out->write(rec);
+                }
+            }
+            progress.add(static_cast<int64_t>(recs.size()));
+            for (bcf1_t* r : recs) bcf_destroy(r);
+            recs.clear(); vin.clear();
+        };
+        try {
+            while (true) {
+                bcf1_t* rec = bcf_init();
+                if (!in.next(rec)) { bcf_destroy(rec); break; }
+                VariantInput v;
+                v.contig = cli::rename_contig(bcf_hdr_id2name(hdr, rec->rid), chr_prefix);
+                v.pos0 = rec->pos;
+                if (filter) {
+                    bool keep = false;
+                    for (const Region& r : regions) keep = keep || (r.contig == v.contig && v.pos0 >= r.beg && v.pos0 < r.end);
+                    if (!keep) { bcf_destroy(rec); continue; }
+                }
+                v.ref = rec->d.allele[0];
+                for (int k = 1; k < rec->n_allele; ++k) v.alts.emplace_back(rec->d.allele[k]);
+                recs.push_back(rec);
+                vin.push_back(std::move(v));
+                if (static_cast<int64_t>(recs.size()) >= chunk) flush();
+            }
+            flush();
+        } catch (...) {
+            for (bcf1_t* r : recs) bcf_destroy(r);
+            throw;
+        }
+        progress.finish();
+        out->commit();
+
+        if (sum.mismatch_records)
+            warn(fmt::format("{} record{} with REF not matching {} (flagged JANUS_REF_MISMATCH, not scored), e.g. {}",
+                             sum.mismatch_records, sum.mismatch_records == 1 ? "" : "s", fasta, fmt::join(sum.mismatch_examples, "; ")));
+        for (const auto& [c, n] : sum.missing_contigs)
+            warn(fmt::format("{} record{} not scored: {}", n, n == 1 ? "" : "s", ref.missing_contig_message(c)));
+        if (common.verbosity > 0) {
+            std::string miss;
+            for (size_t r = 0; r < sum.missing.size(); ++r)
+                if (sum.missing[r]) miss += fmt::format("{}{} {}", miss.empty() ? "" : ", ", sum.missing[r], missing_name(static_cast<Missing>(r)));
+            std::fprintf(stderr, "janusdna score-variants: %lld records, %lld ALT alleles: %lld scored (%lld JANUS_LLR, %lld JANUS_PLL), "
+                         "%lld not scored%s%s%s; %lld forward passes (window %lld, batch %lld%s)\n",
+                         (long long)sum.records, (long long)sum.alleles, (long long)sum.scored, (long long)sum.llr, (long long)sum.pll,
+                         (long long)(sum.alleles - sum.scored), miss.empty() ? "" : " (", miss.c_str(), miss.empty() ? "" : ")",
+                         (long long)runner.passes(), (long long)window, (long long)batch, rc ? ", both strands" : "");
+        }
+        return 0;
+    });
+}

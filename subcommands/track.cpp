@@ -1,0 +1,216 @@
+// janusdna track: per-base tracks (p(REF), entropy, p(A..T), mean/min SNV LLR) over regions as bedGraph or bigWig,
+// and in-silico saturation mutagenesis (--all-snvs: every SNV of the regions with its JANUS_LLR).
+#include "common.h"
+#include "variants_common.h"
+
+#include "janusdna/bedgraph.h"
+#include "janusdna/error.h"
+#include "janusdna/fasta.h"
+#include "janusdna/model_file.h"
+#include "janusdna/regions.h"
+#include "janusdna/runner.h"
+#include "janusdna/variant_scoring.h"
+#include "janusdna/vcf_io.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fmt/format.h>
+#include <htslib/hts.h>
+#include <map>
+#include <memory>
+
+using namespace janusdna;
+
+namespace {
+
+const std::vector<std::string> kTracks = {"pref", "entropy", "pA", "pC", "pG", "pT", "llr_mean", "llr_min"};
+
+float track_value(int which, const BaseResult& b) {
+    switch (which) {
+        case 0: return std::exp(b.lp[b.ref]);
+        case 1: {
+            double h = 0;
+            for (int c = 0; c < 4; ++c) { const double p = std::exp(double(b.lp[c])); if (p > 0) h -= p * std::log2(p); }
+            return static_cast<float>(h);
+        }
+        case 2: case 3: case 4: case 5: return std::exp(b.lp[which - 2]);
+        case 6: case 7: {
+            float mean = 0, mn = INFINITY;
+            for (int c = 0; c < 4; ++c) {
+                if (c == b.ref) continue;
+                const float d = b.lp[c] - b.lp[b.ref];
+                mean += d / 3.0f;
+                mn = std::min(mn, d);
+            }
+            return which == 6 ? mean : mn;
+        }
+    }
+    return NAN;
+}
+
+} // namespace
+
+int main_track(int argc, char** argv) {
+    CLI::App app{"Per-base JanusDNA tracks over regions of a reference (bedGraph or bigWig), or every possible SNV of "
+                 "the regions with its JANUS_LLR (--all-snvs, in-silico saturation mutagenesis).", "track"};
+    std::string model_opt, fasta, out_path = "-", out_type, regions_file, track_opt = "pref";
+    std::vector<std::string> region_opts;
+    int64_t window = 0, batch = 16;
+    bool rc = false, all_snvs = false, write_index = false, no_version = false;
+    cli::CommonOptions common;
+    app.add_option("reference", fasta, "reference FASTA (plain or bgzipped; .fai built if missing)")->required()->group("Input");
+    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
+    app.add_option("-r,--region", region_opts, "region chr:beg-end (1-based, inclusive); repeatable")->group("Input");
+    app.add_option("-R,--regions-file", regions_file, "BED file of regions (0-based; strand ignored)")->group("Input");
+    app.add_option("-t,--track", track_opt, "comma-separated tracks: pref, entropy, pA, pC, pG, pT, llr_mean, llr_min, "
+                   "or all. With one track -o is the file; with several, -o is a prefix: PREFIX.NAME.bedgraph.gz "
+                   "(or .bw)")->group("Output");
+    app.add_option("-o,--output", out_path, "output file (or prefix, see -t); - for stdout")->group("Output");
+    app.add_option("-O,--output-type", out_type, "tracks: bedgraph.gz (default; + .tbi), bedgraph, bigwig; "
+                   "--all-snvs: v, z, b, u (VCF/BCF) or t (bgzipped table) [default: from the -o suffix]")->group("Output");
+    app.add_flag("--all-snvs", all_snvs, "write every SNV of the regions (3 per A/C/G/T base) with JANUS_LLR instead of tracks")->group("Output");
+    app.add_flag("-W,--write-index", write_index, "--all-snvs: write the .csi/.tbi index")->group("Output");
+    app.add_flag("--no-version", no_version, "do not write janusdna version/command header lines")->group("Output");
+    app.add_option("--window", window, "window length in bp [default: the model's training length, 1024 if unknown]")->group("Scoring");
+    app.add_flag("--rc", rc, "average the probabilities of both strands (2x passes)")->group("Scoring");
+    app.add_option("--batch", batch, "windows per forward pass")->group("Scoring");
+    cli::add_common_options(app, common);
+    app.footer("\nTracks (one value per A/C/G/T base; N/IUPAC bases are absent, not 0):\n"
+               "  pref      p(reference base)           entropy   -sum p log2 p over A,C,G,T (bits, 0..2)\n"
+               "  pA..pT    p(base)                     llr_mean, llr_min  mean, minimum of ln p(ALT)-ln p(REF)\n"
+               "                                                            over the 3 possible SNVs\n"
+               "Each base is predicted from the window where it is most central (windows overlap by half).\n\n"
+               "Examples:\n  janusdna track -r 20:1-100000 -o pref.bedgraph.gz ref.fa\n"
+               "  janusdna track -R genes.bed -t all -O bigwig -o tracks ref.fa      # tracks.pref.bw, ...\n"
+               "  janusdna track --all-snvs -r 20:1000-2000 -O z -W -o snvs.vcf.gz ref.fa\n");
+    if (int rc_ = cli::parse(app, argc, argv); rc_ >= 0) return rc_;
+
+    return cli::guarded("track", [&]() -> int {
+        cli::apply_common_options(common);
+        if (common.verbosity < 2) hts_set_log_level(HTS_LOG_OFF);
+        auto warn = [&](const std::string& m) { if (common.verbosity > 0) cli::warn("track", m); };
+        if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
+        if (region_opts.empty() && regions_file.empty()) throw Error("no regions: give -r REGION or -R BED");
+        Reference ref = Reference::open(fasta, warn);
+        std::vector<Region> regions;
+        for (const std::string& r : region_opts) regions.push_back(parse_region(r, ref, warn));
+        if (!regions_file.empty()) {
+            BedReader bed(regions_file);
+            Region r;
+            while (bed.next(r)) {
+                check_region(r, ref, bed.display_name() + ":" + std::to_string(bed.line_number()), warn);
+                regions.push_back(r);
+            }
+        }
+        // Sorted by reference order, overlapping and adjacent regions merged: outputs must be sorted and each base once.
+        std::map<std::string, size_t> order;
+        for (size_t i = 0; i < ref.contigs().size(); ++i) order[ref.contigs()[i]] = i;
+        std::sort(regions.begin(), regions.end(), [&](const Region& a, const Region& b) {
+            return std::make_pair(order[a.contig], a.beg) < std::make_pair(order[b.contig], b.beg);
+        });
+        std::vector<Region> merged;
+        for (const Region& r : regions) {
+            if (!merged.empty() && merged.back().contig == r.contig && r.beg <= merged.back().end) merged.back().end = std::max(merged.back().end, r.end);
+            else merged.push_back(r);
+        }
+        LoadedModel m = load_model(resolve_model_path(model_opt));
+        if (window == 0) window = cli::default_window(m);
+        Runner runner(*m.model, batch);
+        const std::string provenance = no_version ? "" : fmt::format("janusdna {} ({}); model {} (md5 {}); window {}; strand {}",
+            JANUSDNA_VERSION, cli::command_line(argc, argv), m.path, file_md5(m.path), window, rc ? "both" : "forward");
+        cli::Progress progress("track", "bases", 0, common.progress);
+        int64_t bases = 0, values = 0;
+
+        if (all_snvs) {
+            const VcfOutType type = vcf_out_type(out_type, out_path);
+            bcf_hdr_t* hdr = bcf_hdr_init("w");
+            std::unique_ptr<bcf_hdr_t, void (*)(bcf_hdr_t*)> hdr_guard(hdr, bcf_hdr_destroy);
+            for (const std::string& c : ref.contigs())
+                bcf_hdr_append(hdr, fmt::format("##contig=<ID={},length={}>", c, ref.length(c)).c_str());
+            bcf_hdr_append(hdr, fmt::format("##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"JanusDNA zero-shot SNV "
+                "score: ln p(ALT) - ln p(REF) at the position, from the {} bp reference window where it is most central "
+                "(clipped at contig ends, never padded); strand: {}\">", window, rc ? "mean of both strands' probabilities" : "forward").c_str());
+            if (!no_version) {
+                bcf_hdr_append(hdr, ("##janusdnaVersion=" JANUSDNA_VERSION "+htslib-" + std::string(hts_version())).c_str());
+                bcf_hdr_append(hdr, ("##janusdnaCommand=" + cli::command_line(argc, argv)).c_str());
+                bcf_hdr_append(hdr, ("##janusdnaModel=" + provenance).c_str());
+            }
+            bcf_hdr_append(hdr, ("##reference=" + fasta).c_str());
+            if (bcf_hdr_sync(hdr) < 0) throw Error("cannot build the VCF header");
+            VcfOutput out(out_path, type, hdr, write_index, {"JANUS_LLR"});
+            bcf1_t* rec = bcf_init();
+            std::unique_ptr<bcf1_t, void (*)(bcf1_t*)> rec_guard(rec, bcf_destroy);
+            const char* acgt = "ACGT";
+            for (const Region& r : merged) {
+                const int rid = bcf_hdr_name2id(hdr, r.contig.c_str());
+                scan_region(ref, runner, r.contig, r.beg, r.end, window, rc, [&](const BaseResult& b) {
+                    ++bases;
+                    for (int c = 0; c < 4; ++c) {
+                        if (c == b.ref) continue;
+                        const float llr = b.lp[c] - b.lp[b.ref];
+                        ++values;
+                        if (type == VcfOutType::Table) {
+                            out.write_row(r.contig, b.pos0 + 1, std::string(1, acgt[b.ref]), std::string(1, acgt[c]), {llr});
+                            continue;
+                        }
+                        bcf_clear(rec);
+                        rec->rid = rid;
+                        rec->pos = b.pos0;
+                        const char alleles[4] = {acgt[b.ref], ',', acgt[c], 0};
+                        bcf_update_alleles_str(hdr, rec, alleles);
+                        bcf_update_info_float(hdr, rec, "JANUS_LLR", &llr, 1);
+                        out.write(rec);
+                    }
+                    if ((bases & 1023) == 0) progress.add(1024);
+                });
+            }
+            progress.finish();
+            out.commit();
+            if (common.verbosity > 0)
+                std::fprintf(stderr, "janusdna track: %lld bases scored, %lld SNVs written; %lld forward passes (window %lld, batch %lld)\n",
+                             (long long)bases, (long long)values, (long long)runner.passes(), (long long)window, (long long)batch);
+            return 0;
+        }
+
+        std::vector<int> which;
+        {
+            size_t s = 0;
+            while (true) {
+                const size_t c = track_opt.find(',', s);
+                const std::string t = track_opt.substr(s, c == std::string::npos ? std::string::npos : c - s);
+                if (t == "all") for (int i = 0; i < static_cast<int>(kTracks.size()); ++i) which.push_back(i);
+                else {
+                    auto it = std::find(kTracks.begin(), kTracks.end(), t);
+                    if (it == kTracks.end()) throw Error(fmt::format("unknown track \"{}\" (use {} or all)", t, fmt::join(kTracks, ", ")));
+                    which.push_back(static_cast<int>(it - kTracks.begin()));
+                }
+                if (c == std::string::npos) break;
+                s = c + 1;
+            }
+        }
+        const TrackFormat fmt_ = track_format(out_type, which.size() == 1 ? out_path : "");
+        if (which.size() > 1 && out_path == "-") throw Error("several tracks need -o PREFIX (files PREFIX.NAME.bedgraph.gz or .bw)");
+        std::vector<int64_t> lens;
+        for (const std::string& c : ref.contigs()) lens.push_back(ref.length(c));
+        std::vector<std::unique_ptr<TrackWriter>> writers;
+        for (int w : which) {
+            const std::string path = which.size() == 1 ? out_path
+                : out_path + "." + kTracks[w] + (fmt_ == TrackFormat::BigWig ? ".bw" : fmt_ == TrackFormat::BedGraph ? ".bedgraph" : ".bedgraph.gz");
+            const std::string comment = no_version ? "" : fmt::format("# {} track: {}\n", kTracks[w], provenance);
+            writers.push_back(std::make_unique<TrackWriter>(path, fmt_, ref.contigs(), lens, comment));
+        }
+        for (const Region& r : merged)
+            scan_region(ref, runner, r.contig, r.beg, r.end, window, rc, [&](const BaseResult& b) {
+                ++bases;
+                for (size_t i = 0; i < which.size(); ++i) writers[i]->add(r.contig, b.pos0, track_value(which[i], b));
+                if ((bases & 1023) == 0) progress.add(1024);
+            });
+        progress.finish();
+        for (auto& w : writers) w->commit();
+        if (common.verbosity > 0)
+            std::fprintf(stderr, "janusdna track: %lld bases scored in %zu region%s, %zu track%s; %lld forward passes (window %lld, batch %lld)\n",
+                         (long long)bases, merged.size(), merged.size() == 1 ? "" : "s", which.size(), which.size() == 1 ? "" : "s",
+                         (long long)runner.passes(), (long long)window, (long long)batch);
+        return 0;
+    });
+}

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Command-line tests of score-variants: scores, record conservation, every output type, bad input.
+. "$(dirname "$0")/lib.sh"
+V=$DATA/variants
+REF=$V/ref.fa
+SV() { "$BIN" score-variants -f "$REF" --window 128 "$@"; }
+Q='%CHROM\t%POS\t%REF\t%ALT\t%JANUS_LLR\t%JANUS_PLL\n'
+# conserved NAME IN OUT: OUT minus the added INFO tags equals IN, record for record.
+conserved() {
+  bcftools view -H "$2" > "$1.in.txt"
+  bcftools annotate -x INFO/JANUS_LLR,INFO/JANUS_PLL,INFO/JANUS_REF_MISMATCH "$3" | bcftools view -H > "$1.back.txt"
+  if [ -s "$1.in.txt" ] && cmp -s "$1.in.txt" "$1.back.txt"; then ok; else bad "$1: records changed"; diff "$1.in.txt" "$1.back.txt" | head -4 >&2; fi
+}
+
+# --- scores and record conservation on the real VCFs and a VCF with samples ---------------------------------
+run samples 0 SV --no-version -o samples.vcf "$V/samples.vcf"
+bcftools query -f "$Q" samples.vcf > samples.tsv; close score_samples.tsv samples.tsv
+conserved samples "$V/samples.vcf" samples.vcf
+grep -q "records, .* ALT alleles: .* scored .* forward passes" samples.err && ok || bad "no summary: $(cat samples.err)"
+grep -q "warning: 1 record with REF not matching" samples.err && grep -q "20:7400 REF G" samples.err && ok || bad "no REF mismatch warning"
+grep -q 'contig "chrX" not in' samples.err && ok || bad "no missing-contig warning"
+bcftools view -H -i 'INFO/JANUS_REF_MISMATCH=1' samples.vcf | cut -f3 > mm.txt; [ "$(cat mm.txt)" = ref_mismatch ] && ok || bad "JANUS_REF_MISMATCH flag: $(cat mm.txt)"
+for id in symbolic_del gvcf bnd missing_contig long_ins ref_mismatch; do
+  v=$(bcftools query -i "ID=\"$id\"" -f '%JANUS_LLR %JANUS_PLL' samples.vcf); [ "$v" = ". ." ] && ok || bad "$id scored: $v"
+done
+v=$(bcftools query -i 'ID="star"' -f '%JANUS_LLR %JANUS_PLL' samples.vcf); case "$v" in ".,. -*,."|".,. [0-9]*,.") ok;; *) bad "star: $v";; esac
+v=$(bcftools query -i 'ID="multi_snv"' -f '%JANUS_LLR' samples.vcf); echo "$v" | grep -Eq '^-?[0-9.e-]+,-?[0-9.e-]+$' && ok || bad "multi_snv: $v"
+v=$(bcftools query -i 'ID="contig_end"' -f '%JANUS_LLR' samples.vcf); [ "$v" != . ] && ok || bad "contig end not scored"
+grep -q '^##INFO=<ID=JANUS_LLR,Number=A,Type=Float' samples.vcf && grep -q '^##INFO=<ID=JANUS_PLL,Number=A,Type=Float' samples.vcf \
+  && ! grep -q '^##janusdna' samples.vcf && ok || bad "header lines (--no-version)"
+
+run indels 0 SV -o indels.vcf.gz "$V/indels.vcf.gz"; conserved indels "$V/indels.vcf.gz" indels.vcf.gz
+[ "$(bcftools query -i 'JANUS_PLL!="."' -f '%POS\n' indels.vcf.gz | wc -l)" = 194 ] && ok || bad "not all 194 indels scored"
+grep -q "194 records" indels.err && ok || bad "summary: $(cat indels.err)"
+bcftools view -h indels.vcf.gz | grep -q '^##janusdnaVersion=' && bcftools view -h indels.vcf.gz | grep -q '^##janusdnaCommand=.*score-variants' && ok || bad "no provenance lines"
+run clinvar 0 SV -o clinvar.bcf "$V/clinvar.vcf";   conserved clinvar "$V/clinvar.vcf" clinvar.bcf
+[ "$(bcftools query -i 'JANUS_LLR!="."' -f '%POS\n' clinvar.bcf | wc -l)" = 48 ] && ok || bad "not all 48 SNVs scored"
+run multi 0 SV -o multi.vcf "$V/multiallelic.vcf";  conserved multi "$V/multiallelic.vcf" multi.vcf
+grep -q 'contig "1" not in' multi.err && ok || bad "missing contig not warned"
+
+# --- output types, index, pipes ------------------------------------------------------------------------------
+run z 0 SV -W -O z -o z.vcf.gz "$V/indels.vcf.gz"
+[ -s z.vcf.gz.csi ] && [ "$(bcftools view -H -r 20:1-60000 z.vcf.gz | wc -l)" -gt 0 ] && ok || bad "-W csi for .vcf.gz"
+run b 0 SV -W -o b.bcf "$V/indels.vcf.gz"
+[ -s b.bcf.csi ] && [ "$(bcftools view -H -r 20:1-60000 b.bcf | wc -l)" = "$(bcftools view -H -r 20:1-60000 z.vcf.gz | wc -l)" ] && ok || bad "-W csi for .bcf"
+run u 0 SV -O u -o u.bcf "$V/indels.vcf.gz"; conserved u "$V/indels.vcf.gz" u.bcf
+run t 0 SV -W -O t -o t.tsv.gz "$V/indels.vcf.gz"
+[ -s t.tsv.gz.tbi ] && [ "$(tabix t.tsv.gz 20:1-60000 | wc -l)" -gt 0 ] && ok || bad "table + tabix"
+zcat t.tsv.gz | head -1 | grep -q "^#CHROM	POS	REF	ALT	JANUS_LLR	JANUS_PLL$" && ok || bad "table header"
+zcat t.tsv.gz | tail -n +2 > t.txt; bcftools query -f "$Q" z.vcf.gz | sed 's/\t\.\t/\t.\t/' > z.txt
+cmp -s <(cut -f1-4 t.txt) <(cut -f1-4 z.txt) && ok || bad "table rows differ from the VCF records"
+for f in z.vcf.gz b.bcf u.bcf indels.vcf.gz; do bcftools view "$f" > /dev/null 2>&1 && ok || bad "bcftools cannot read $f"; done
+bcftools view -Ou "$V/samples.vcf" | SV - -Ob > pipe.bcf 2> pipe.err && ok || bad "pipe: $(cat pipe.err)"
+[ "$(bcftools view -H pipe.bcf | wc -l)" = "$(bcftools view -H "$V/samples.vcf" | wc -l)" ] && ok || bad "pipe lost records"
+run t1 0 SV -@ 1 --no-version "$V/samples.vcf"; bcftools query -f "$Q" t1.out > t1.tsv; close score_samples.tsv t1.tsv
+# Unsorted input: the same scores per variant.
+(bcftools view -h "$V/indels.vcf.gz"; bcftools view -H "$V/indels.vcf.gz" | awk 'NR % 2 == 0'; bcftools view -H "$V/indels.vcf.gz" | awk 'NR % 2 == 1') > shuf.vcf
+run shuf 0 SV -o shuf.vcf.out.vcf shuf.vcf
+bcftools query -f "$Q" shuf.vcf.out.vcf | sort -k2,2n > s1.txt; bcftools query -f "$Q" indels.vcf.gz | sort -k2,2n > s2.txt
+paste s1.txt s2.txt | awk -F'\t' '{ if ($6 != "." && ($6 - $12 > 1e-5 || $12 - $6 > 1e-5)) exit 1 }' && [ "$(wc -l < s1.txt)" = 194 ] && ok || bad "unsorted input scored differently"
+conserved shuf shuf.vcf shuf.vcf.out.vcf
+# -r restricts to POS in the regions.
+run region 0 SV -r 20:1-20000 "$V/indels.vcf.gz"
+[ "$(grep -vc '^#' region.out)" = "$(bcftools view -H "$V/indels.vcf.gz" | awk '$2 <= 20000' | wc -l)" ] && ok || bad "-r"
+# --rc and --no-pll run and change what they should.
+run rc 0 SV --rc "$V/clinvar.vcf"; grep -q "both strands" rc.err && ok || bad "--rc summary"
+run nopll 0 SV --no-pll "$V/clinvar.vcf"; [ "$(bcftools query -i 'JANUS_PLL!="."' -f '%POS\n' nopll.out | wc -l)" = 0 ] && ok || bad "--no-pll"
+
+# --- empty, malformed and bad input --------------------------------------------------------------------------
+bcftools view -h "$V/clinvar.vcf" > headeronly.vcf
+run headeronly 0 SV -o ho.vcf headeronly.vcf; grep -q '^#CHROM' ho.vcf && [ "$(grep -vc '^#' ho.vcf)" = 0 ] && ok || bad "header-only VCF"
+: > empty.vcf
+run empty 1 SV -o e.vcf empty.vcf;               one_error empty "empty.vcf"; no_file e.vcf
+(bcftools view -h "$V/clinvar.vcf"; bcftools view -H "$V/clinvar.vcf" | head -3; printf '20\tnotanumber\t.\tA\tG\t.\t.\t.\n') > bad.vcf
+run malformed 1 SV -o m.vcf bad.vcf;             one_error malformed "bad.vcf:$(($(bcftools view -h "$V/clinvar.vcf" | wc -l) + 4))"; no_file m.vcf
+run notvcf 1 SV "$REF";                          one_error notvcf "not a VCF"
+run nofile 1 SV no-such.vcf;                     one_error nofile "no-such.vcf"
+run noref 1 "$BIN" score-variants -f no-such.fa "$V/clinvar.vcf"; one_error noref "no-such.fa"
+run idxstdout 1 SV -W -Oz "$V/clinvar.vcf";      one_error idxstdout "write-index"
+run badtype 1 SV -O x "$V/clinvar.vcf"
+run chr 0 SV --chr-prefix add "$V/clinvar.vcf";  grep -q 'contig "chr20" not in' chr.err && ok || bad "--chr-prefix add"
+
+finish cli-score-variants
