@@ -49,4 +49,10 @@ void selective_scan_fwd_ref(const ScanParams<T>& p, T* out, int64_t b, int64_t d
 template <typename T>
 void selective_scan_bwd_ref(const ScanParams<T>& p, const ScanGrads<T>& g);
 
+// AVX2 + FMA forward (selective_scan_avx2.cpp), float32 only, same arguments and contract as
+// selective_scan_fwd_ref. Matches the reference to ~1e-6 relative to the output's scale (polynomial exp/log, float
+// sums). Call only when selective_scan_avx2_supported() is true.
+void selective_scan_fwd_avx2(const ScanParams<float>& p, float* out, int64_t b, int64_t d_begin, int64_t d_end);
+bool selective_scan_avx2_supported(); // the running CPU has AVX2 and FMA
+
 } // namespace janusdna::kernels

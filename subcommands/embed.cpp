@@ -58,7 +58,8 @@ int main_embed(int argc, char** argv) {
     bool rc = false;
     cli::CommonOptions common;
     app.add_option("reference", ref_path, "indexed FASTA (plain or bgzip; a missing .fai is built)")->group("Input");
-    app.add_option("-r,--region", region_texts, "region chr:beg-end, 1-based inclusive (repeatable)")->group("Input");
+    app.add_option("-r,--region", region_texts, "region chr:beg-end, 1-based inclusive (repeatable)")
+        ->allow_extra_args(false)->group("Input");
     app.add_option("-R,--regions-file", bed_path, "BED file of regions (0-based; column 4 name, column 6 strand), - for stdin")->group("Input");
     app.add_option("--records", records_path, "embed each record of this FASTA whole (no index needed), - for stdin")->group("Input");
     app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");

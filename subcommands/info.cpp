@@ -2,15 +2,19 @@
 #include "common.h"
 
 #include "janusdna/model_file.h"
+#include "janusdna/safetensors.h"
+
+#include <htslib/hts.h>
 
 #include <fmt/format.h>
 
 int main_info(int argc, char** argv) {
     CLI::App app{"Describe a model file: config, layer plan, parameter counts and checksum.", "info"};
     std::string model_path;
-    bool json_out = false;
+    bool json_out = false, tensors = false;
     app.add_option("model", model_path, "model file (safetensors); default: the bundled model")->group("Input");
     app.add_flag("-j,--json", json_out, "print one JSON object instead of text")->group("Output");
+    app.add_flag("-t,--tensors", tensors, "list the file's tensors instead: name, dtype, shape, MD5 of the data")->group("Output");
     app.footer("\nExample:\n  janusdna info data/models/default.safetensors\n");
     // `janusdna info` alone describes the default model, so it is not a usage error.
     if (argc <= 1) {
@@ -29,6 +33,21 @@ int main_info(int argc, char** argv) {
     }
     return janusdna::cli::guarded("info", [&] {
         const std::string path = janusdna::resolve_model_path(model_path);
+        if (tensors) {
+            // Works on any safetensors file (checkpoints, outputs), not only on models.
+            janusdna::SafetensorsFile f = janusdna::SafetensorsFile::open(path);
+            for (const auto& v : f.tensors()) {
+                hts_md5_context* ctx = hts_md5_init();
+                hts_md5_update(ctx, v.data, v.nbytes);
+                unsigned char digest[16];
+                char hex[33];
+                hts_md5_final(digest, ctx);
+                hts_md5_destroy(ctx);
+                hts_md5_hex(hex, digest);
+                fmt::print("{}\t{}\t[{}]\t{}\n", v.name, janusdna::dtype_name(v.dtype), fmt::join(v.shape, ","), hex);
+            }
+            return 0;
+        }
         janusdna::LoadedModel m = janusdna::load_model(path);
         const auto& c = m.config;
         auto counts = janusdna::count_parameters(*m.model);

@@ -12,6 +12,7 @@ int main_predict(int argc, char** argv);
 int main_embed(int argc, char** argv);
 int main_score_variants(int argc, char** argv);
 int main_track(int argc, char** argv);
+int main_pretrain(int argc, char** argv);
 
 namespace {
 
@@ -24,6 +25,7 @@ struct Command {
 
 const Command kCommands[] = {
     {"info", main_info, "Models", "describe a model file: config, layer plan, parameters, checksum"},
+    {"pretrain", main_pretrain, "Models", "train JanusDNA on a genome (resumable, data-parallel)"},
     {"embed", main_embed, "Inference", "embeddings of genomic regions, per base or pooled (BED, NPY, safetensors)"},
     {"predict", main_predict, "Inference", "per-base probabilities for every record of a FASTA file"},
     {"score-variants", main_score_variants, "Variant effects", "zero-shot scores for the variants of a VCF/BCF"},

@@ -46,6 +46,7 @@ struct MemorySink : EmbedSink {
     int64_t expect_next = 0;
     bool finished = false;
     void begin(const Region& r, int64_t length) override {
+        CHECK(n_scored.size() == per_base.size()); // the previous region has ended
         regions.push_back(r);
         per_base.emplace_back();
         ids.emplace_back();

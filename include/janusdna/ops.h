@@ -10,7 +10,8 @@ namespace janusdna::ops {
 // u, delta, z: [B, L, D]; A: [D, N]; B, C: [B, L, N]; D, delta_bias: [D]. Returns [B, L, D].
 // z, D and delta_bias may be undefined tensors (no gate, no skip, no bias).
 // float32 and float64, all on one device; differentiable with respect to every input.
-// CPU: reference kernel (forward parallel over batch and channel blocks); other devices: composite torch ops.
+// CPU: AVX2 forward for float32 where the CPU has it, else the reference (parallel over batch and channel blocks);
+// backward: the reference, parallel over batch items. Other devices: composite torch ops.
 torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                              const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& z, const torch::Tensor& delta_bias);
@@ -21,7 +22,27 @@ torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
 // float32 and float64, all on one device; differentiable with respect to every input.
 torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
+// Which keys each query row may attend to (see kernels/janus_attention.h).
+//   causal: key j <= row i.
+//   janus (T = 2L; rows 0..L-1 the forward stream, L..2L-1 the backward stream): the four blocks of the final
+//   Janus attention, M1 (q<L, k<L, k<=q), M2 (q<L, k>=L, k>=L+q+2), M3 (q>=L, k<L, q>=k+L+2), M4 (q>=L, k>=L, k>=q).
+enum class AttentionMask { causal = 0, janus = 1 };
+
+// softmax(scale * q k^T, masked) v per head, without ever building the T x T matrix (flash-attention form:
+// memory O(T * h * d) forward and backward). q, k, v: [B, T, h, d], the natural view of a [B, T, H] projection;
+// returns [B, T, h, d]. float32 and float64, all on one device; differentiable with respect to q, k and v.
+// CPU: tiled AVX2 kernels for float32 where the CPU has them, else the row-wise reference; the backward recomputes
+// the probabilities from the stored per-row log-sum-exp (parallel over batch items and heads). Other devices: the dense composite below.
+torch::Tensor janus_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
+                              AttentionMask mask);
+
 namespace detail {
+// The boolean [T, T] mask (true = attend) on `device`.
+torch::Tensor attention_mask(int64_t T, AttentionMask mask, const torch::Device& device);
+// Dense masked softmax attention with plain torch ops (memory O(T^2)): the path for non-CPU devices.
+torch::Tensor janus_attention_composite(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v,
+                                        double scale, AttentionMask mask);
+
 // The same ops written with plain (autograd-aware) torch ops: the path for non-CPU devices, exposed for tests.
 // Same arguments, checks and results as the ops above, on any device.
 torch::Tensor selective_scan_composite(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,

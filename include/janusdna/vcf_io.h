@@ -61,7 +61,7 @@ public:
 
 private:
     void cleanup() noexcept;
-    std::string path_, tmp_;
+    std::string path_, tmp_, idx_name_;
     VcfOutType type_;
     bcf_hdr_t* hdr_;
     bool index_, done_ = false, is_stdout_;

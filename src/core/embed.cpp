@@ -176,10 +176,12 @@ void Embedder::run_batch(std::vector<Pending>& batch) {
         Item& item = *batch[i].item;
         deliver(item, item.windows[batch[i].w], h, batch[i].ids);
         results[i * (opt_.rc ? 2 : 1)] = WindowResult(); // release as we go
-    }
-    while (!items_.empty() && items_.front()->done_windows == items_.front()->windows.size()) {
-        close_item(*items_.front());
-        items_.pop_front();
+        // Windows run in region order, so completed regions are always at the front: close them before the next
+        // region's rows go out.
+        while (!items_.empty() && items_.front()->done_windows == items_.front()->windows.size()) {
+            close_item(*items_.front());
+            items_.pop_front();
+        }
     }
 }
 

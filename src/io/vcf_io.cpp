@@ -118,7 +118,8 @@ VcfOutput::VcfOutput(const std::string& path, VcfOutType type, bcf_hdr_t* hdr, b
     fp_ = hts_open(name.c_str(), mode);
     if (!fp_) { cleanup(); throw Error(fmt::format("{}: cannot open for writing: {}", path_, errno_text(errno))); }
     if (bcf_hdr_write(fp_, hdr_) < 0) { cleanup(); throw Error(fmt::format("{}: cannot write the header: {}", path_, errno_text(errno))); }
-    if (index_ && bcf_idx_init(fp_, hdr_, 14, (tmp_ + ".csi").c_str()) < 0) {
+    idx_name_ = tmp_ + ".csi";  // htslib keeps the pointer until bcf_idx_save
+    if (index_ && bcf_idx_init(fp_, hdr_, 14, idx_name_.c_str()) < 0) {
         cleanup();
         throw Error(fmt::format("{}: cannot start the index", path_));
     }

@@ -146,29 +146,15 @@ CausalAttentionImpl::CausalAttentionImpl(int64_t hidden, int64_t heads_) : heads
     o_proj = register_module("o_proj", linear(hidden, hidden));
 }
 
-// softmax(q k^T * scale + mask) v over [B, h, Lq, d] / [B, h, Lk, d]; mask is boolean [Lq, Lk], true = attend.
-static Tensor masked_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask, double scale) {
-    Tensor scores = torch::matmul(q, k.transpose(-2, -1)) * scale;          // [B, h, Lq, Lk]
-    scores = scores.masked_fill(mask.logical_not(), -std::numeric_limits<double>::infinity());
-    return torch::matmul(torch::softmax(scores, -1), v);                    // [B, h, Lq, d]
-}
-
-static Tensor split_heads(const Tensor& x, int64_t heads) {
-    const int64_t B = x.size(0), L = x.size(1), H = x.size(2);
-    return x.view({B, L, heads, H / heads}).transpose(1, 2);                // [B, h, L, d]
-}
-
-static Tensor merge_heads(const Tensor& x) {
-    const int64_t B = x.size(0), h = x.size(1), L = x.size(2), d = x.size(3);
-    return x.transpose(1, 2).reshape({B, L, h * d});                        // [B, L, H]
-}
-
 Tensor CausalAttentionImpl::forward(const Tensor& x) {
-    const int64_t L = x.size(1);
-    Tensor q = split_heads(q_proj(x), heads), k = split_heads(k_proj(x), heads), v = split_heads(v_proj(x), heads);
-    Tensor mask = torch::ones({L, L}, x.options().dtype(torch::kBool)).tril(); // [L, L]
-    const double scale = 1.0 / std::sqrt(static_cast<double>(q.size(-1)));
-    return o_proj(merge_heads(masked_attention(q, k, v, mask, scale)));     // [B, L, H]
+    const int64_t B = x.size(0), L = x.size(1), H = x.size(2), d = H / heads;
+    Tensor q = q_proj(x).view({B, L, heads, d});                            // [B, L, h, d]
+    Tensor k = k_proj(x).view({B, L, heads, d});                            // [B, L, h, d]
+    Tensor v = v_proj(x).view({B, L, heads, d});                            // [B, L, h, d]
+    const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+    // Flash-style kernel: no [B, h, L, L] score matrix (ops::detail::janus_attention_composite is the dense form).
+    Tensor attn = ops::janus_attention(q, k, v, scale, ops::AttentionMask::causal); // [B, L, h, d]
+    return o_proj(attn.reshape({B, L, H}));                                 // [B, L, H]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -237,10 +223,13 @@ torch::Tensor janus_mask(int64_t L, const torch::Device& device) {
 }
 
 Tensor FinalAttentionImpl::forward(const Tensor& s) {
-    const int64_t L = s.size(1) / 2;
+    const int64_t B = s.size(0), T = s.size(1), H = s.size(2), d = H / heads; // T = 2L
     Tensor x = input_layernorm(s);                                          // [B, 2L, H]
-    Tensor q = split_heads(q_proj(x), heads), k = split_heads(k_proj(x), heads), v = split_heads(v_proj(x), heads);
-    Tensor attn = merge_heads(masked_attention(q, k, v, janus_mask(L, s.device()), scale)); // [B, 2L, H]
+    Tensor q = q_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
+    Tensor k = k_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
+    Tensor v = v_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
+    // The Janus mask (janus_mask(L) in dense form) applied tile-wise: memory O(L * H) instead of O(L^2).
+    Tensor attn = ops::janus_attention(q, k, v, scale, ops::AttentionMask::janus).reshape({B, T, H}); // [B, 2L, H]
     Tensor h = s + o_proj(attn);
     return h + feed_forward(pre_ff_layernorm(h));                           // [B, 2L, H]
 }

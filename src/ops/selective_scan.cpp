@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <sstream>
 #include <string>
+#include <type_traits>
+#include <vector>
 
 namespace janusdna::ops {
 namespace {
@@ -19,6 +21,8 @@ using torch::autograd::variable_list;
 
 // Channels per parallel work item: enough work per task to amortise scheduling, small enough to split D.
 constexpr int64_t kChannelBlock = 16;
+// The AVX2 kernel shares each time chunk's B/C rows across all channel blocks of a call, so it gets wider items.
+constexpr int64_t kChannelBlockAvx2 = 64;
 
 std::string shape_str(at::IntArrayRef sizes) {
     std::ostringstream os;
@@ -82,6 +86,12 @@ kernels::ScanParams<T> make_params(const variable_list& in, bool has_z) {
     return p;
 }
 
+// The AVX2 kernel exists for float32 only; the double overload is never called (dispatch checks the dtype).
+void fwd_avx2(const kernels::ScanParams<float>& p, float* out, int64_t b, int64_t d0, int64_t d1) {
+    kernels::selective_scan_fwd_avx2(p, out, b, d0, d1);
+}
+void fwd_avx2(const kernels::ScanParams<double>&, double*, int64_t, int64_t, int64_t) {}
+
 // CPU kernel path. Takes every input as a defined tensor: the public function substitutes zeros for a
 // missing D or delta_bias and an empty placeholder (has_z = false) for a missing z, because undefined
 // tensors cannot be autograd Function inputs.
@@ -93,15 +103,19 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
                             C.contiguous(), D.contiguous(),     z.contiguous(), delta_bias.contiguous()};
         Tensor out = torch::empty_like(in[0], at::MemoryFormat::Contiguous); // [B, L, D]
         const int64_t Bn = u.size(0), Dn = u.size(2);
-        const int64_t blocks = (Dn + kChannelBlock - 1) / kChannelBlock;
         AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fwd", [&] {
             const auto p = make_params<scalar_t>(in, has_z);
             scalar_t* o = out.data_ptr<scalar_t>();
+            // AVX2 for float32 where the CPU has it; the scalar reference otherwise (and for float64).
+            const bool fast = std::is_same_v<scalar_t, float> && kernels::selective_scan_avx2_supported();
+            const int64_t block = fast ? kChannelBlockAvx2 : kChannelBlock;
+            const int64_t blocks = (Dn + block - 1) / block;
             // Work items are (batch item, block of channels): each writes a disjoint part of out.
             at::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
                 for (int64_t item = begin; item < end; ++item) {
-                    const int64_t b = item / blocks, d0 = (item % blocks) * kChannelBlock;
-                    kernels::selective_scan_fwd_ref<scalar_t>(p, o, b, d0, std::min(d0 + kChannelBlock, Dn));
+                    const int64_t b = item / blocks, d0 = (item % blocks) * block, d1 = std::min(d0 + block, Dn);
+                    if (fast) fwd_avx2(p, o, b, d0, d1);
+                    else kernels::selective_scan_fwd_ref<scalar_t>(p, o, b, d0, d1);
                 }
             });
         });
@@ -120,19 +134,47 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
         for (size_t i = 0; i < 8; ++i) {
             if (ctx->needs_input_grad(i) && (i != 6 || has_z)) grads[i] = torch::empty_like(in[i]);
         }
+        const Tensor& u = in[0];
+        const int64_t Bn = u.size(0), L = u.size(1), Dn = u.size(2), N = in[2].size(1);
+        // grad_A, grad_D and grad_delta_bias sum over batch items: each item writes its own row of these
+        // [B, ...] buffers and the rows are summed afterwards, so the parallel loop over items is race free
+        // (every other gradient is per item anyway).
+        auto per_item = [&](size_t i, at::IntArrayRef shape) {
+            if (!grads[i].defined()) return Tensor();
+            std::vector<int64_t> sizes{Bn};
+            sizes.insert(sizes.end(), shape.begin(), shape.end());
+            return torch::empty(sizes, u.options()); // [B, shape...]
+        };
+        const Tensor part_A = per_item(2, {Dn, N}), part_D = per_item(5, {Dn}), part_bias = per_item(7, {Dn});
         AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "selective_scan_bwd", [&] {
-            kernels::ScanGrads<scalar_t> g;
-            g.grad_out = grad_out.data_ptr<scalar_t>();
-            g.grad_u = ptr_or_null<scalar_t>(grads[0]);
-            g.grad_delta = ptr_or_null<scalar_t>(grads[1]);
-            g.grad_A = ptr_or_null<scalar_t>(grads[2]);
-            g.grad_B = ptr_or_null<scalar_t>(grads[3]);
-            g.grad_C = ptr_or_null<scalar_t>(grads[4]);
-            g.grad_D = ptr_or_null<scalar_t>(grads[5]);
-            g.grad_z = ptr_or_null<scalar_t>(grads[6]);
-            g.grad_delta_bias = ptr_or_null<scalar_t>(grads[7]);
-            kernels::selective_scan_bwd_ref<scalar_t>(make_params<scalar_t>(in, has_z), g);
+            const auto p = make_params<scalar_t>(in, has_z);
+            at::parallel_for(0, Bn, 1, [&](int64_t begin, int64_t end) {
+                for (int64_t b = begin; b < end; ++b) {
+                    const int64_t xd = b * L * Dn, xn = b * L * N; // offsets of item b in [B, L, D] / [B, L, N]
+                    auto at = [](const Tensor& t, int64_t offset) {
+                        return t.defined() ? t.data_ptr<scalar_t>() + offset : nullptr;
+                    };
+                    kernels::ScanParams<scalar_t> pb = p; // the problem restricted to batch item b
+                    pb.batch = 1;
+                    pb.u += xd, pb.delta += xd, pb.B += xn, pb.C += xn;
+                    if (pb.z) pb.z += xd;
+                    kernels::ScanGrads<scalar_t> g;
+                    g.grad_out = grad_out.data_ptr<scalar_t>() + xd;
+                    g.grad_u = at(grads[0], xd);
+                    g.grad_delta = at(grads[1], xd);
+                    g.grad_A = at(part_A, b * Dn * N);
+                    g.grad_B = at(grads[3], xn);
+                    g.grad_C = at(grads[4], xn);
+                    g.grad_D = at(part_D, b * Dn);
+                    g.grad_z = at(grads[6], xd);
+                    g.grad_delta_bias = at(part_bias, b * Dn);
+                    kernels::selective_scan_bwd_ref<scalar_t>(pb, g);
+                }
+            });
         });
+        if (part_A.defined()) grads[2] = part_A.sum(0);       // [D, N]
+        if (part_D.defined()) grads[5] = part_D.sum(0);       // [D]
+        if (part_bias.defined()) grads[7] = part_bias.sum(0); // [D]
         return grads;
     }
 };

@@ -30,12 +30,16 @@ one_error() {
   if [ "$n" -ne 1 ]; then bad "$1: expected one error line, got $n: $(head -3 "$1.err")"; return; fi
   if grep -q -- "$2" "$1.err" && grep -q "^janusdna " "$1.err"; then ok; else bad "$1: error '$(cat "$1.err")' lacks '$2'"; fi
 }
+# same_numbers A B [TOL]: two tables equal except that numbers may differ by TOL (default 2e-6).
+same_numbers() {
+  paste "$1" "$2" | awk -F'\t' -v tol="${3:-2e-6}" '{ n = NF / 2; for (i = 1; i <= n; i++) { a = $i; b = $(i + n);
+        if (a != b && (a + 0 != a || (a - b > tol || b - a > tol))) { print NR": "$0; exit 1 } } }' >&2 \
+     && [ "$(wc -l < "$1")" = "$(wc -l < "$2")" ]
+}
 # close NAME FILE: like golden, but numbers may differ by 2e-6 (thread counts change the summation order).
 close() {
   if [ "${UPDATE:-0}" = 1 ]; then cp "$2" "$EXP/$1"; ok; return; fi
-  if paste "$EXP/$1" "$2" | awk -F'\t' '{ n = NF / 2; for (i = 1; i <= n; i++) { a = $i; b = $(i + n);
-        if (a != b && (a + 0 != a || (a - b > 2e-6 || b - a > 2e-6))) { print NR": "$0; exit 1 } } }' >&2 \
-     && [ "$(wc -l < "$EXP/$1")" = "$(wc -l < "$2")" ]; then ok; else bad "$1 differs from expected"; fi
+  if same_numbers "$EXP/$1" "$2"; then ok; else bad "$1 differs from expected"; fi
 }
 no_file() { if [ -e "$1" ] || ls "$1".tmp.* >/dev/null 2>&1; then bad "partial output $1 left behind"; else ok; fi; }
 

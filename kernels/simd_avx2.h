@@ -1,0 +1,121 @@
+// AVX2 + FMA vector math shared by the AVX2 kernels (float32, 8 lanes). Pure compute, no framework code.
+//
+// Every function carries the target attribute itself, so a translation unit compiled for generic x86-64 can hold
+// AVX2 code; callers must be AVX2 functions too, and must only run after cpu_has_avx2_fma() said yes.
+#pragma once
+#include <immintrin.h>
+
+#define JANUSDNA_AVX2 __attribute__((target("avx2,fma")))
+
+namespace janusdna::kernels::avx2 {
+
+// True when the running CPU has AVX2 and FMA (checked once).
+inline bool cpu_has_avx2_fma() {
+    static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    return ok;
+}
+
+JANUSDNA_AVX2 inline __m256 set1(float v) { return _mm256_set1_ps(v); }
+
+// exp(x), Cephes expf polynomial on x = n ln2 + r, |r| <= ln2/2: max relative error ~1.5e-7 over [-87, 88].
+// Arguments below -87.3 (where float would go subnormal) return exactly 0; above 88 are clamped (no inf).
+JANUSDNA_AVX2 inline __m256 exp_ps(__m256 x) {
+    const __m256 lo = set1(-87.33654f);
+    const __m256 underflow = _mm256_cmp_ps(x, lo, _CMP_LT_OQ);
+    x = _mm256_max_ps(_mm256_min_ps(x, set1(88.0f)), lo);
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, set1(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // r = x - n ln2, with ln2 split in two so that n * ln2_hi is exact.
+    __m256 r = _mm256_fnmadd_ps(n, set1(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, set1(-2.12194440e-4f), r);
+    __m256 p = set1(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, set1(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, set1(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, set1(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, set1(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, set1(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, r, set1(1.0f)); // p r^2 + r + 1 written as (p r + 1) r + 1
+    p = _mm256_fmadd_ps(p, r, set1(1.0f));
+    // 2^n built in the exponent field; n >= -126 after the clamp, so the biased exponent stays normal.
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+// log(x) for positive normal x, Cephes logf polynomial: max relative error ~1e-7.
+JANUSDNA_AVX2 inline __m256 log_ps(__m256 x) {
+    const __m256i xi = _mm256_castps_si256(x);
+    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(127)));
+    __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(xi, _mm256_set1_epi32(0x007fffff)),
+                                                   _mm256_set1_epi32(0x3f800000))); // mantissa in [1, 2)
+    // Fold m into [sqrt(1/2), sqrt(2)) so that f = m - 1 is small.
+    const __m256 big = _mm256_cmp_ps(m, set1(1.41421356f), _CMP_GT_OQ);
+    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, set1(0.5f)), big);
+    e = _mm256_add_ps(e, _mm256_and_ps(big, set1(1.0f)));
+    const __m256 f = _mm256_sub_ps(m, set1(1.0f));
+    const __m256 z = _mm256_mul_ps(f, f);
+    __m256 y = set1(7.0376836292e-2f);
+    y = _mm256_fmadd_ps(y, f, set1(-1.1514610310e-1f));
+    y = _mm256_fmadd_ps(y, f, set1(1.1676998740e-1f));
+    y = _mm256_fmadd_ps(y, f, set1(-1.2420140846e-1f));
+    y = _mm256_fmadd_ps(y, f, set1(1.4249322787e-1f));
+    y = _mm256_fmadd_ps(y, f, set1(-1.6668057665e-1f));
+    y = _mm256_fmadd_ps(y, f, set1(2.0000714765e-1f));
+    y = _mm256_fmadd_ps(y, f, set1(-2.4999993993e-1f));
+    y = _mm256_fmadd_ps(y, f, set1(3.3333331174e-1f));
+    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
+    y = _mm256_fmadd_ps(e, set1(-2.12194440e-4f), y);
+    y = _mm256_fnmadd_ps(set1(0.5f), z, y);
+    return _mm256_fmadd_ps(e, set1(0.693359375f), _mm256_add_ps(f, y));
+}
+
+// softplus(x) = log(1 + exp(x)) written as max(x, 0) + log1p(exp(-|x|)): never overflows, and equals x in float
+// above 20 like the reference's threshold. log1p(e) uses log(w) * e / (w - 1) with w = 1 + e (Goldberg's trick),
+// which stays accurate for tiny e where log(1 + e) alone would lose every digit.
+JANUSDNA_AVX2 inline __m256 softplus_ps(__m256 x) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 e = exp_ps(_mm256_xor_ps(_mm256_and_ps(x, abs_mask), _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)))));
+    const __m256 w = _mm256_add_ps(set1(1.0f), e);
+    const __m256 wm1 = _mm256_sub_ps(w, set1(1.0f));
+    const __m256 exact = _mm256_cmp_ps(wm1, _mm256_setzero_ps(), _CMP_EQ_OQ); // 1 + e rounded to 1: log1p(e) = e
+    const __m256 l = _mm256_div_ps(_mm256_mul_ps(log_ps(w), e), _mm256_blendv_ps(wm1, set1(1.0f), exact));
+    return _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), _mm256_blendv_ps(l, e, exact));
+}
+
+// x * sigmoid(x) = x / (1 + exp(-x)); exp_ps clamps, so very negative x gives -0-ish tiny values, not NaN.
+JANUSDNA_AVX2 inline __m256 silu_ps(__m256 x) {
+    const __m256 neg = _mm256_sub_ps(_mm256_setzero_ps(), x);
+    return _mm256_div_ps(x, _mm256_add_ps(set1(1.0f), exp_ps(neg)));
+}
+
+// Mask with the first n (0..8) lanes set, for _mm256_maskload_ps / _mm256_maskstore_ps.
+JANUSDNA_AVX2 inline __m256i lane_mask(int n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
+// Loads n (1..8) floats; the lanes past n read as 0 and touch no memory.
+JANUSDNA_AVX2 inline __m256 load_n(const float* p, int n, __m256i mask) {
+    return n == 8 ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
+JANUSDNA_AVX2 inline void store_n(float* p, __m256 v, int n, __m256i mask) {
+    if (n == 8) _mm256_storeu_ps(p, v);
+    else _mm256_maskstore_ps(p, mask, v);
+}
+
+// Sum of the 8 lanes.
+JANUSDNA_AVX2 inline float hsum(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+// Max of the 8 lanes.
+JANUSDNA_AVX2 inline float hmax(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+} // namespace janusdna::kernels::avx2
