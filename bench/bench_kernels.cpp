@@ -51,7 +51,7 @@ JANUSDNA_AVX2 double fma_peak_avx2() {
         for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
     const double s = seconds_since(t0);
     float sink = 0;
-    for (int i = 0; i < 12; ++i) sink += avx2::hsum(acc[i]);
+    for (int i = 0; i < 12; ++i) sink += kernels::avx2::hsum(acc[i]);
     if (sink == 12345.0f) fmt::print(" ");
     return 12.0 * 16.0 * iters / s / 1e9;
 }
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
         else { fmt::print(stderr, "usage: bench_kernels [--reps R] [--quick]\n"); return 1; }
     }
     at::set_num_threads(1);
-    const bool avx2 = avx2::cpu_has_avx2_fma();
+    const bool avx2 = kernels::avx2::cpu_has_avx2_fma();
     if (!avx2) { fmt::print("# CPU without AVX2/FMA: nothing to compare\n"); return 0; }
     const double peak = fma_peak_avx2();
     fmt::print("# janusdna kernel benchmark, 1 thread, float32, AVX2+FMA; median of {} reps\n", reps);

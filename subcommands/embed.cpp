@@ -16,13 +16,20 @@ using namespace janusdna;
 
 namespace {
 
+// The contig name with a "chr" prefix added or removed; chrM <-> MT.
+std::string toggle_chr(const std::string& c) {
+    if (c == "chrM") return "MT";
+    if (c == "MT") return "chrM";
+    return c.compare(0, 3, "chr") == 0 ? c.substr(3) : "chr" + c;
+}
+
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Regions of a BED file, checked against the reference and required to be sorted (contigs contiguous, starts
 // non-decreasing), as bedtools' -sorted mode expects.
-void read_bed(const std::string& path, const Reference& ref, std::vector<Region>& out, const WarnFn& warn) {
+void read_bed(const std::string& path, const Reference& ref, std::vector<Region>& out, const WarnFn& warn, bool chr_prefix) {
     BedReader bed(path);
     Region r;
     std::set<std::string> done_contigs;
@@ -41,6 +48,7 @@ void read_bed(const std::string& path, const Reference& ref, std::vector<Region>
             prev_contig = r.contig;
         }
         prev_beg = r.beg;
+        if (chr_prefix && !ref.has(r.contig) && ref.has(toggle_chr(r.contig))) r.contig = toggle_chr(r.contig);
         check_region(r, ref, where, warn);
         if (r.strand != '-') r.strand = '+';
         out.push_back(r);
@@ -55,13 +63,15 @@ int main_embed(int argc, char** argv) {
     std::string ref_path, model_opt, out_path = "-", out_type, bed_path, records_path, pool, dtype;
     std::vector<std::string> region_texts;
     int64_t window = -1, stride = 0, flank = -1, batch = 8;
-    bool rc = false;
+    bool rc = false, chr_prefix = false;
     cli::CommonOptions common;
     app.add_option("reference", ref_path, "indexed FASTA (plain or bgzip; a missing .fai is built)")->group("Input");
     app.add_option("-r,--region", region_texts, "region chr:beg-end, 1-based inclusive (repeatable)")
         ->allow_extra_args(false)->group("Input");
     app.add_option("-R,--regions-file", bed_path, "BED file of regions (0-based; column 4 name, column 6 strand), - for stdin")->group("Input");
     app.add_option("--records", records_path, "embed each record of this FASTA whole (no index needed), - for stdin")->group("Input");
+    app.add_flag("--chr-prefix", chr_prefix, "match region contigs to the reference by adding or removing a \"chr\" "
+                 "prefix (chrM <-> MT); output uses the reference's names")->group("Input");
     app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
     app.add_option("-o,--output", out_path, "output file (NPY: prefix), - for stdout")->group("Output");
     app.add_option("-O,--output-type", out_type, "bed (pooled text), tsv (per-base text), npy or safetensors "
@@ -131,8 +141,15 @@ int main_embed(int argc, char** argv) {
         std::vector<Region> regions;
         if (!records) {
             ref.emplace(Reference::open(ref_path, warn));
-            for (const auto& t : region_texts) regions.push_back(parse_region(t, *ref, warn));
-            if (!bed_path.empty()) read_bed(bed_path, *ref, regions, warn);
+            for (const auto& t : region_texts) {
+                const size_t colon = t.rfind(':');
+                const std::string contig = t.front() == '{' || colon == std::string::npos ? t : t.substr(0, colon);
+                if (chr_prefix && !ref->has(contig) && ref->has(toggle_chr(contig)))
+                    regions.push_back(parse_region(toggle_chr(contig) + t.substr(contig.size()), *ref, warn));
+                else
+                    regions.push_back(parse_region(t, *ref, warn));
+            }
+            if (!bed_path.empty()) read_bed(bed_path, *ref, regions, warn, chr_prefix);
             if (region_texts.empty() && bed_path.empty())
                 for (const auto& c : ref->contigs()) regions.push_back(Region{c, 0, ref->length(c), c, '+'});
             if (regions.empty()) throw Error(fmt::format("{}: no regions to embed", bed_path.empty() ? ref_path : bed_path));

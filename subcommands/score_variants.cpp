@@ -167,7 +167,7 @@ int main_score_variants(int argc, char** argv) {
                         const int64_t len = ref.length(vin[i].contig);
                         const int64_t e = std::min<int64_t>(len, vin[i].pos0 + static_cast<int64_t>(vin[i].ref.size()));
                         sum.mismatch_examples.push_back(fmt::format("{}:{} REF {} (reference: {})", bcf_hdr_id2name(hdr, rec->rid),
-                            rec->pos + 1, vin[i].ref, vin[i].pos0 < e ? ref.fetch(vin[i].contig, vin[i].pos0, e) : "past the end"));
+                            rec->pos + 1, vin[i].ref, vin[i].pos0 >= 0 && vin[i].pos0 < e ? ref.fetch(vin[i].contig, vin[i].pos0, e) : "past the end"));
                     }
                 }
                 if (s.missing_contig) { ++sum.contig_records; ++sum.missing_contigs[vin[i].contig]; }

@@ -3,6 +3,7 @@
 
 #include "janusdna/error.h"
 
+#include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdio>
@@ -75,7 +76,7 @@ bool VcfReader::next(bcf1_t* rec) {
     auto line_text = [&] {
         if (!text || !fp_->line.s) return std::string();
         std::string s(fp_->line.s, std::min<size_t>(fp_->line.l, 80));
-        for (char& c : s) if (c == '\t') c = ' ';
+        for (char& c : s) if (c == '\t' || c == '\0') c = ' ';  // vcf_parse cuts the line at the tabs
         return ": " + s + (fp_->line.l > 80 ? "..." : "");
     };
     if (ret == -1 && rec->errcode == 0) {
@@ -86,6 +87,15 @@ bool VcfReader::next(bcf1_t* rec) {
     if (ret < 0 || rec->errcode) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));
     ++records_;
     if (bcf_unpack(rec, BCF_UN_STR) < 0) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));
+    if (rec->n_allele < 1 || !rec->d.allele || !rec->d.allele[0])
+        throw Error(fmt::format("{}: malformed VCF record (fewer than 8 columns, or no REF){}", where(), line_text()));
+    if (text && fp_->line.s) {  // htslib reads a non-numeric POS as 0: check the column itself
+        const char* chrom_end = static_cast<const char*>(std::memchr(fp_->line.s, '\0', fp_->line.l));
+        const char* p = chrom_end ? chrom_end + 1 : nullptr;
+        bool digits = p && p < fp_->line.s + fp_->line.l && std::isdigit(static_cast<unsigned char>(*p));
+        for (; digits && p < fp_->line.s + fp_->line.l && *p && *p != '\t'; ++p) digits = std::isdigit(static_cast<unsigned char>(*p));
+        if (!digits) throw Error(fmt::format("{}: malformed VCF record (POS is not a number){}", where(), line_text()));
+    }
     return true;
 }
 

@@ -69,7 +69,7 @@ run long 0 $E -r 20 --window 256 --pool none -O npy -o long "$DATA/embed/chr20_5
 head -c 128 long.npy | grep -q "'shape': (5000, $H)" && ok || bad "long.npy shape"
 head -c 128 long.npy | grep -q "'descr': '<f2'" && ok || bad "per-base default dtype is not f16"
 head -c 128 long.scored.npy | grep -q "'shape': (5000,)" && ok || bad "long.scored.npy shape"
-[ "$(cat long.bed)" = "$(printf '20\t0\t5000\t20\t0\t+\t0\t5000')" ] && ok || bad "long.bed"
+[ "$(cat long.bed)" = "$(printf '20\t0\t5000\t20:1-5000\t0\t+\t0\t5000')" ] && ok || bad "long.bed"
 grep -q '"model_md5"' long.json && grep -q '"window": 256' long.json && grep -q '"flank": 32' long.json && ok || bad "long.json"
 
 # --- NPY pooled + row-aligned BED + JSON; safetensors ---------------------------------------------------------
@@ -95,12 +95,17 @@ grep -q "no A/C/G/T" nonly.err && [ "$(cut -f5 nonly.out)" = nan ] && ok || bad 
 # --- the README pipeline: bedtools windows in, bedtools intersect out ----------------------------------------
 grep -w '^20' "$IO/ref.fa.fai" | cut -f1,2 > genome.txt
 printf '20\t600\t700\tpeak\n' > peaks.bed
-bedtools makewindows -g genome.txt -w 500 | $E -R - "$IO/ref.fa" | bedtools intersect -a - -b peaks.bed -u > piped.bed
+# (the README's form: makewindows | awk | embed -R - | bedtools intersect -u)
+bedtools makewindows -g genome.txt -w 500 | awk '$2 >= 0 && $3 <= 1500' \
+  | $E -R - "$IO/ref.fa" | bedtools intersect -u -a - -b peaks.bed > piped.bed
 [ "$(cut -f1-3 piped.bed)" = "$(printf '20\t500\t1000')" ] && [ "$(awk -F'\t' '{print NF}' piped.bed)" = $((H + 4)) ] \
   && ok || bad "bedtools pipeline: $(cut -f1-4 piped.bed)"
 
 # --- errors, tried as a new user would: one line, non-zero exit, no partial output -----------------------------
 run chr 1 $E -r chr20:1-100 -O npy -o chr "$IO/ref.fa";          one_error chr 'did you mean "20"'; no_file chr.npy; no_file chr.bed
+run chrfix 0 $E -r chr20:1-100 --chr-prefix --pool mean "$IO/ref.fa"; [ "$(cut -f1-4 chrfix.out)" = "$(printf '20\t0\t100\t20:1-100')" ] && ok || bad "--chr-prefix -r"
+printf 'chr20\t0\t100\tx\n' > chr.bed
+run chrbed 0 $E -R chr.bed --chr-prefix "$IO/ref.fa";           [ "$(cut -f1-4 chrbed.out)" = "$(printf '20\t0\t100\tx')" ] && ok || bad "--chr-prefix -R"
 run nocontig 1 $E -r chrQ:1-100 -o q.tsv "$IO/ref.fa";           one_error nocontig 'it has: 20'; no_file q.tsv
 run past 0 $E -r 20:1900-2500 --pool mean "$IO/ref.fa";          grep -q "clipped" past.err && [ "$(cut -f3 past.out)" = 2000 ] && ok || bad "past end not clipped"
 run emptyreg 1 $E -r 20:200-100 -o e.tsv "$IO/ref.fa";           one_error emptyreg "20:200-100"; no_file e.tsv

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Command-line tests of track: bedGraph/bigWig tracks equal predict's probabilities; saturation mutagenesis.
+. "$(dirname "$0")/lib.sh"
+REF=$DATA/variants/ref.fa
+# A contig shorter than the window is one window: track must equal predict over the same sequence.
+printf '>s\nACGTTGCANNNAGCTAGCTAGGATCGATTACGATCGNATCGATCGGGCTAGCTAGCATCGAT\n' > s.fa
+run predict 0 "$BIN" predict s.fa
+run all 0 "$BIN" track -t all -O bedgraph -o trk --no-version -r s s.fa
+for t in pref entropy pA pC pG pT llr_mean llr_min; do [ -s trk.$t.bedgraph ] && ok || bad "no track $t"; done
+[ "$(wc -l < trk.pA.bedgraph)" = 57 ] && ok || bad "N positions not absent: $(wc -l < trk.pA.bedgraph) lines"
+# pA..pT and pref equal predict's probabilities (predict prints 6 decimals).
+paste trk.pA.bedgraph trk.pC.bedgraph trk.pG.bedgraph trk.pT.bedgraph trk.pref.bedgraph | awk -F'\t' '{ print $2+1"\t"$4"\t"$8"\t"$12"\t"$16"\t"$20 }' > t.txt
+awk -F'\t' 'NR > 1 && $3 != "N" { r = ($3=="A") ? $4 : ($3=="C") ? $5 : ($3=="G") ? $6 : $7; print $2"\t"$4"\t"$5"\t"$6"\t"$7"\t"r }' predict.out > p.txt
+paste t.txt p.txt | awk -F'\t' '{ if ($1 != $7) exit 1; for (i = 2; i <= 6; i++) if ($i - $(i+6) > 2e-6 || $(i+6) - $i > 2e-6) exit 1 }' \
+  && [ "$(wc -l < t.txt)" = "$(wc -l < p.txt)" ] && ok || bad "track probabilities differ from predict"
+# entropy and LLRs follow from the probabilities.
+paste trk.pA.bedgraph trk.pC.bedgraph trk.pG.bedgraph trk.pT.bedgraph trk.entropy.bedgraph | awk -F'\t' '{ h = 0;
+  for (i = 4; i <= 16; i += 4) if ($i > 0) h -= $i * log($i) / log(2); if (h - $20 > 1e-4 || $20 - h > 1e-4) exit 1 }' && ok || bad "entropy"
+paste trk.pref.bedgraph trk.llr_min.bedgraph trk.llr_mean.bedgraph | awk -F'\t' '{ if ($8 > $12 + 1e-6) exit 1 }' && ok || bad "llr_min > llr_mean"
+# bgzipped bedGraph + tabix by default; windows over a region of the 300 kb reference.
+run gz 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bedgraph.gz "$REF"
+[ -s pref.bedgraph.gz.tbi ] && [ "$(tabix pref.bedgraph.gz 20:1101-1110 | wc -l)" = 10 ] && ok || bad "bgzip + tabix"
+[ "$(zcat pref.bedgraph.gz | grep -vc '^#')" = 300 ] && ok || bad "300 bases expected"
+zcat pref.bedgraph.gz | head -1 | grep -q '^# pref track: janusdna' && ok || bad "provenance line"
+run stdout 0 "$BIN" track --window 64 -r 20:1001-1300 -O bedgraph "$REF"
+cmp -s <(grep -v '^#' stdout.out) <(zcat pref.bedgraph.gz | grep -v '^#') && ok || bad "stdout bedGraph differs"
+run bw 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bw "$REF"
+[ -s pref.bw ] && head -c 4 pref.bw | od -An -tx1 | grep -q "26 fc 8f 88" && ok || bad "not a bigWig"
+# Saturation mutagenesis: 3 SNVs per scored base, as VCF, indexed bgzipped VCF, BCF and table.
+run sat 0 "$BIN" track --all-snvs -O v -r s s.fa
+[ "$(grep -vc '^#' sat.out)" = $((3 * 57)) ] && ok || bad "saturation: $(grep -vc '^#' sat.out) records"
+bcftools query -f '%POS\t%REF\t%ALT\t%JANUS_LLR\n' sat.out | awk -F'\t' '{ n[$1]++ } END { for (p in n) if (n[p] != 3) exit 1 }' && ok || bad "not 3 per base"
+run satz 0 "$BIN" track --all-snvs --window 64 -W -O z -o sat.vcf.gz -r 20:1001-1100 "$REF"
+[ -s sat.vcf.gz.csi ] && [ "$(bcftools view -H -r 20:1050 sat.vcf.gz | wc -l)" = 3 ] && ok || bad "saturation VCF index"
+run satb 0 "$BIN" track --all-snvs --window 64 -o sat.bcf -r 20:1001-1100 "$REF"
+cmp -s <(bcftools query -f '%POS%REF%ALT %JANUS_LLR\n' sat.bcf) <(bcftools query -f '%POS%REF%ALT %JANUS_LLR\n' sat.vcf.gz) && ok || bad "BCF differs"
+run satt 0 "$BIN" track --all-snvs --window 64 -W -O t -o sat.tsv.gz -r 20:1001-1100 "$REF"
+[ "$(tabix sat.tsv.gz 20:1050-1050 | wc -l)" = 3 ] && ok || bad "saturation table"
+# LLRs of the saturation equal score-variants' JANUS_LLR for the same SNVs (same window plan here: one window).
+"$BIN" score-variants -f s.fa --no-pll sat.out 2> sv.err | bcftools query -f '%JANUS_LLR\n' > sv.txt
+bcftools query -f '%JANUS_LLR\n' sat.out > sat.txt; cmp -s sv.txt sat.txt && ok || bad "saturation LLR != score-variants LLR"
+# Bad input.
+run noregion 1 "$BIN" track -o x.bedgraph.gz "$REF";          one_error noregion "-r REGION"
+run badtrack 1 "$BIN" track -t foo -r s s.fa;                  one_error badtrack "unknown track"
+run badcontig 1 "$BIN" track -r chr20:1-100 -o y.bedgraph.gz "$REF"; one_error badcontig 'did you mean "20"'; no_file y.bedgraph.gz
+finish cli-track
