@@ -40,6 +40,7 @@ int main(int argc, char** argv) {
         fmt::print("{:<44} {:>9} {:>8} {:>9} {:>12}\n", "workload", "variants", "passes", "seconds", "variants/s");
         auto report = [](const std::string& what, int64_t n, int64_t passes, double s) {
             fmt::print("{:<44} {:>9} {:>8} {:>9.2f} {:>12.1f}\n", what, n, passes, s, n / s);
+            std::fflush(stdout);
         };
         using clk = std::chrono::steady_clock;
         {   // (a)

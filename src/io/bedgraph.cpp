@@ -168,16 +168,16 @@ void TrackWriter::commit() {
     if (!d.is_stdout) {
         mode_t mask = umask(0); umask(mask);
         chmod(d.tmp.c_str(), 0666 & ~mask);
-        if (d.format == TrackFormat::BedGraphGz) {
+        if (std::rename(d.tmp.c_str(), d.path.c_str()) != 0) {
+            d.cleanup();
+            throw Error(fmt::format("{}: cannot rename into place: {}", d.path, std::strerror(errno)));
+        }
+        if (d.format == TrackFormat::BedGraphGz) {  // after the data, so that the index is not older than it
             chmod((d.tmp + ".tbi").c_str(), 0666 & ~mask);
             if (std::rename((d.tmp + ".tbi").c_str(), (d.path + ".tbi").c_str()) != 0) {
                 d.cleanup();
                 throw Error(fmt::format("{}.tbi: cannot rename into place: {}", d.path, std::strerror(errno)));
             }
-        }
-        if (std::rename(d.tmp.c_str(), d.path.c_str()) != 0) {
-            d.cleanup();
-            throw Error(fmt::format("{}: cannot rename into place: {}", d.path, std::strerror(errno)));
         }
     }
     d.done = true;

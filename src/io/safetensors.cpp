@@ -77,7 +77,7 @@ std::optional<std::pair<uint64_t, uint64_t>> checked_size(const std::vector<int6
 void check_utf8(const std::string& s, const char* what) {
     try {
         (void)json(s).dump();
-    } catch (const json::exception&) {
+    } catch (const std::exception&) {
         throw Error(fmt::format("safetensors writer: {} '{}' is not valid UTF-8", what, printable(s)));
     }
 }
@@ -234,7 +234,11 @@ void SafetensorsFile::parse() {
             return true;
         };
         header = json::parse(header_begin, data_begin, limit_depth);
-    } catch (const json::exception& e) {
+    } catch (const Error&) {
+        throw; // the depth limit
+    } catch (const std::exception& e) {
+        // Any parser exception (caught as std::exception: under some include orders nlohmann's exception type
+        // is not the one this file names).
         throw not_safetensors(std::string("header is not valid JSON: ") + printable(e.what()));
     }
     if (!header.is_object()) throw not_safetensors("header is not a JSON object");

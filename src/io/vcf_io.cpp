@@ -194,16 +194,17 @@ void VcfOutput::commit() {
         mode_t mask = umask(0); umask(mask);
         chmod(tmp_.c_str(), 0666 & ~mask);
         const char* ext = type_ == VcfOutType::Table ? ".tbi" : ".csi";
+        // the data first, then the index, so that the index is not older than the data (htslib warns)
+        if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
+            cleanup();
+            throw Error(fmt::format("{}: cannot rename into place: {}", path_, errno_text(errno)));
+        }
         if (index_) {
             chmod((tmp_ + ext).c_str(), 0666 & ~mask);
             if (std::rename((tmp_ + ext).c_str(), (path_ + ext).c_str()) != 0) {
                 cleanup();
                 throw Error(fmt::format("{}{}: cannot rename into place: {}", path_, ext, errno_text(errno)));
             }
-        }
-        if (std::rename(tmp_.c_str(), path_.c_str()) != 0) {
-            cleanup();
-            throw Error(fmt::format("{}: cannot rename into place: {}", path_, errno_text(errno)));
         }
     }
     done_ = true;
