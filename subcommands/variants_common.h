@@ -9,19 +9,8 @@
 
 namespace janusdna::cli {
 
-// The model's training length: config field l_max / max_seq_len / seq_len / max_length (kept in
-// ModelConfig::extra) or metadata key "janusdna_window" when present, else 1024.
-inline int64_t default_window(const LoadedModel& m) {
-    for (const char* k : {"l_max", "max_seq_len", "seq_len", "max_length", "max_position_embeddings"})
-        if (m.config.extra.contains(k) && m.config.extra[k].is_number_integer() && m.config.extra[k].get<int64_t>() >= 2)
-            return m.config.extra[k].get<int64_t>();
-    auto it = m.metadata.find("janusdna_window");
-    if (it != m.metadata.end()) {
-        const long long w = std::atoll(it->second.c_str());
-        if (w >= 2) return w;
-    }
-    return 1024;
-}
+// The model's training length (see janusdna::default_window).
+inline int64_t default_window(const LoadedModel& m) { return janusdna::default_window(m.metadata); }
 
 // --chr-prefix: maps an input contig name to the reference's ("add": 20 -> chr20, "remove": chr20 -> 20).
 inline std::string rename_contig(const std::string& name, const std::string& mode) {

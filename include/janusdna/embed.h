@@ -13,6 +13,7 @@
 
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
+#include "janusdna/model_file.h"
 #include "janusdna/regions.h"
 #include "janusdna/runner.h"
 #include "janusdna/window_plan.h"
@@ -30,8 +31,6 @@ struct EmbedOptions {
     Pooling pool = Pooling::None;
 };
 
-// The model's training length (metadata key "janusdna_train_seq_len") if recorded, else 1024.
-int64_t default_window(const std::map<std::string, std::string>& model_metadata);
 // The default flank: W/8 (W = window, or the training length when window is 0).
 int64_t default_flank(int64_t window, int64_t train_length);
 

@@ -27,6 +27,10 @@ LoadedModel load_model(const std::string& path);
 // and `extra`.
 void save_model(const std::string& path, JanusModelImpl& model, const std::map<std::string, std::string>& extra = {});
 
+// The window a model was trained on (metadata "janusdna_train_seq_len", written by pretrain), else 1024: the
+// default --window of every subcommand.
+int64_t default_window(const std::map<std::string, std::string>& model_metadata);
+
 // Hex MD5 of a file's bytes (the checksum `info` prints and outputs record).
 std::string file_md5(const std::string& path);
 

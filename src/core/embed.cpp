@@ -8,19 +8,6 @@
 
 namespace janusdna {
 
-int64_t default_window(const std::map<std::string, std::string>& metadata) {
-    auto it = metadata.find("janusdna_train_seq_len");
-    if (it != metadata.end()) {
-        try {
-            size_t used = 0;
-            const long long w = std::stoll(it->second, &used);
-            if (used == it->second.size() && w >= 2) return w;
-        } catch (const std::exception&) {
-        }
-    }
-    return 1024;
-}
-
 int64_t default_flank(int64_t window, int64_t train_length) { return (window > 0 ? window : train_length) / 8; }
 
 // One queued region. Local coordinates index the bases of region + flanks in output orientation: for strand '+'

@@ -147,6 +147,19 @@ std::string file_md5(const std::string& path) {
     return hex;
 }
 
+int64_t default_window(const std::map<std::string, std::string>& metadata) {
+    auto it = metadata.find("janusdna_train_seq_len");
+    if (it != metadata.end()) {
+        try {
+            size_t used = 0;
+            const long long w = std::stoll(it->second, &used);
+            if (used == it->second.size() && w >= 2) return w;
+        } catch (const std::exception&) {
+        }
+    }
+    return 1024;
+}
+
 static bool readable(const std::string& p) { return access(p.c_str(), R_OK) == 0; }
 
 std::string resolve_model_path(const std::string& option) {
