@@ -23,9 +23,12 @@ int main(int argc, char** argv) {
         else { fmt::print(stderr, "usage: bench_forward [--threads N] [--batch B] [--reps R] [--quick]\n"); return 1; }
     }
     set_compute_threads(threads);
+    const bool tuned = !std::getenv("JANUSDNA_NO_MALLOPT");
+    if (tuned) tune_allocator();
     fmt::print("# janusdna forward-pass benchmark (inference mode, float32)\n");
     fmt::print("# threads {}, CPU features: {}\n", threads, cpu_features());
-    fmt::print("# kernels: scalar reference scan and conv; dense masked attention\n");
+    fmt::print("# kernels: AVX2 scan forward when available, tiled masked attention; allocator tuning {}\n",
+               tuned ? "on" : "off (JANUSDNA_NO_MALLOPT)");
     fmt::print("{:>6} {:>8} {:>6} {:>12} {:>14} {:>10}\n", "hidden", "window", "batch", "median_s", "bases_per_s", "reps");
     const int64_t sizes[] = {32, 72, 144};
     const int64_t windows[] = {1024, 8192};

@@ -59,6 +59,7 @@ int main(int argc, char** argv) {
     // janusdna reports every failure itself, in one line naming the file; htslib's own messages would add more.
     // -v 2 turns them back on (apply_common_options).
     hts_set_log_level(HTS_LOG_OFF);
+    janusdna::tune_allocator();
     if (argc < 2) {
         usage(stderr);
         return 1;

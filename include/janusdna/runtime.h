@@ -8,6 +8,11 @@ namespace janusdna {
 void set_compute_threads(int n);
 int compute_threads();
 
+// Keeps freed large blocks in the heap instead of returning them to the kernel: the model allocates the same
+// multi-megabyte activations on every call, and fresh pages cost page faults that slowed GEMMs several-fold
+// (PERFORMANCE.md, "allocator churn"). Called once at start-up by the tools.
+void tune_allocator();
+
 // Multi-line "name: value" description of the build: janusdna, LibTorch, htslib, BLAS, CUDA, CPU features and
 // the kernels selected on this CPU.
 std::string build_info();

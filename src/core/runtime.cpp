@@ -1,7 +1,9 @@
 #include "janusdna/runtime.h"
+#include "janus_attention.h"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <fmt/format.h>
 #include <htslib/hts.h>
 #include <thread>
@@ -20,6 +22,11 @@ void set_compute_threads(int n) {
 
 int compute_threads() { return at::get_num_threads(); }
 
+void tune_allocator() {
+    mallopt(M_MMAP_THRESHOLD, 512 << 20); // serve blocks up to 512 MB from the heap, where they are reused
+    mallopt(M_TRIM_THRESHOLD, 1 << 30);   // and do not hand freed memory back after every call
+}
+
 std::string cpu_features() {
     std::string s;
     __builtin_cpu_init();
@@ -33,9 +40,12 @@ std::string cpu_features() {
 std::string build_info() {
     std::string blas = "unknown (libblas.so.3)";
     using getter = char* (*)();
-    if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) blas = std::string("OpenBLAS ") + f();
-    return fmt::format("janusdna {}\nLibTorch {}\nhtslib {}\nBLAS: {}\nCUDA: not built\nCPU: {}\nkernels: scalar reference\n",
-                       JANUSDNA_VERSION, TORCH_VERSION, hts_version(), blas, cpu_features());
+    if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) blas = f();
+    const bool avx2 = kernels::attention_avx2_supported();
+    const std::string k = avx2 ? "selective scan fwd AVX2 (bwd scalar reference), masked attention AVX2 (tiled)"
+                               : "scalar reference (no AVX2+FMA on this CPU)";
+    return fmt::format("janusdna {}\nLibTorch {}\nhtslib {}\nBLAS: {}\nCUDA: not built\nCPU: {}\nkernels: {}\n",
+                       JANUSDNA_VERSION, TORCH_VERSION, hts_version(), blas, cpu_features(), k);
 }
 
 } // namespace janusdna
