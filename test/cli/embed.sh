@@ -123,7 +123,10 @@ mkdir ro && cp "$IO/ref.fa" ro/ref.fa && chmod 555 ro
 if [ ! -w ro ]; then run roidx 1 $E -r 20:1-100 -o ro.tsv ro/ref.fa; one_error roidx "ro/ref.fa"; no_file ro.tsv; fi
 chmod 755 ro
 run badmodel 1 $E -m "$IO/ref.fa" -r 20:1-100 -o bm.tsv "$IO/ref.fa"; one_error badmodel "ref.fa"; no_file bm.tsv
-run nomodel 1 env -u JANUSDNA_MODEL $E -r 20:1-100 -o nm.tsv "$IO/ref.fa"; one_error nomodel "model"; no_file nm.tsv
+run nomodel 1 env JANUSDNA_MODEL=no-such-model.safetensors $E -r 20:1-100 -o nm.tsv "$IO/ref.fa"
+one_error nomodel "no-such-model.safetensors"; no_file nm.tsv
+# Without -m and $JANUSDNA_MODEL, the bundled default model is found (build tree or installed data directory).
+run defaultmodel 0 env -u JANUSDNA_MODEL $E -r 20:1-100 -o dm.tsv "$IO/ref.fa"; [ -s dm.tsv ] && ok || bad "no output with the default model"
 run missingref 1 $E -r 20:1-100 no-such.fa;                       one_error missingref "no-such.fa"
 run stride 1 $E --window 100 --stride 200 -r 20:1-1000 -o s.tsv "$IO/ref.fa"; one_error stride "--stride"; no_file s.tsv
 run npystdout 1 $E -r 20:1-100 -O npy "$IO/ref.fa";               one_error npystdout "-o PREFIX"
