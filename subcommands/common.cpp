@@ -70,6 +70,11 @@ void warn(const std::string& cmd, const std::string& message) {
     std::fprintf(stderr, "janusdna %s: warning: %s\n", cmd.c_str(), message.c_str());
 }
 
+std::function<void(const std::string&)> warner(const std::string& cmd, const CommonOptions& o) {
+    const bool quiet = o.verbosity <= 0;
+    return [cmd, quiet](const std::string& m) { if (!quiet) warn(cmd, m); };
+}
+
 Progress::Progress(std::string what, std::string unit, int64_t total, bool force)
     : what_(std::move(what)), unit_(std::move(unit)), total_(total), enabled_(force || isatty(STDERR_FILENO)),
       start_(std::chrono::steady_clock::now()), last_(start_) {}

@@ -27,8 +27,10 @@ int guarded(const std::string& cmd, const std::function<int()>& body);
 // "janusdna CMD arg ..." for provenance headers.
 std::string command_line(int argc, char** argv);
 
-// Warnings: "janusdna CMD: warning: ..." on stderr unless verbosity is 0.
+// Warnings: "janusdna CMD: warning: ..." on stderr.
 void warn(const std::string& cmd, const std::string& message);
+// A warning callback for the library that honours -v 0 (errors only).
+std::function<void(const std::string&)> warner(const std::string& cmd, const CommonOptions& o);
 
 // A one-line progress display on stderr, drawn only on a terminal (or when forced); throttled to ~4 Hz.
 class Progress {

@@ -101,7 +101,7 @@ int main_embed(int argc, char** argv) {
 
     return cli::guarded("embed", [&] {
         cli::apply_common_options(common);
-        WarnFn warn = [&](const std::string& m) { if (common.verbosity > 0) cli::warn("embed", m); };
+        WarnFn warn = cli::warner("embed", common);
         const bool records = !records_path.empty();
         if (records && (!ref_path.empty() || !region_texts.empty() || !bed_path.empty()))
             throw Error("--records takes the sequences from its FASTA: give no reference, -r or -R with it");

@@ -88,8 +88,7 @@ int main_score_variants(int argc, char** argv) {
 
     return cli::guarded("score-variants", [&]() -> int {
         cli::apply_common_options(common);
-        if (common.verbosity < 2) hts_set_log_level(HTS_LOG_OFF);
-        auto warn = [&](const std::string& m) { if (common.verbosity > 0) cli::warn("score-variants", m); };
+        auto warn = cli::warner("score-variants", common);
         if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
         if (chunk < 1) throw Error(fmt::format("--chunk must be at least 1, got {}", chunk));
         const VcfOutType type = vcf_out_type(out_type, out_path);

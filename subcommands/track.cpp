@@ -87,8 +87,7 @@ int main_track(int argc, char** argv) {
 
     return cli::guarded("track", [&]() -> int {
         cli::apply_common_options(common);
-        if (common.verbosity < 2) hts_set_log_level(HTS_LOG_OFF);
-        auto warn = [&](const std::string& m) { if (common.verbosity > 0) cli::warn("track", m); };
+        auto warn = cli::warner("track", common);
         if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
         if (region_opts.empty() && regions_file.empty()) throw Error("no regions: give -r REGION or -R BED");
         Reference ref = Reference::open(fasta, warn);
