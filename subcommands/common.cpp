@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <htslib/hts.h>
 #include <fmt/format.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace janusdna::cli {
@@ -14,6 +15,15 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
     app.add_option("-@,--threads", o.threads, "compute threads (0 = all cores)")->group("General");
     app.add_option("-v,--verbosity", o.verbosity, "0 = errors only, 1 = warnings, 2 = information")->group("General");
     app.add_flag("--progress", o.progress, "show progress even when stderr is not a terminal")->group("General");
+}
+
+void check_writable_dir(const std::string& path) {
+    const auto slash = path.rfind('/');
+    const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+    struct stat st;
+    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
+        throw Error(fmt::format("{}: output directory {} does not exist", path, dir));
+    if (access(dir.c_str(), W_OK) != 0) throw Error(fmt::format("{}: output directory {} is not writable", path, dir));
 }
 
 void apply_common_options(const CommonOptions& o) {

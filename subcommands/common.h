@@ -27,6 +27,10 @@ int guarded(const std::string& cmd, const std::function<int()>& body);
 // "janusdna CMD arg ..." for provenance headers.
 std::string command_line(int argc, char** argv);
 
+// Throws Error when the directory `path` would be written in does not exist or is not writable: checked before
+// long work starts, so that it is not lost at the end.
+void check_writable_dir(const std::string& path);
+
 // Warnings: "janusdna CMD: warning: ..." on stderr.
 void warn(const std::string& cmd, const std::string& message);
 // A warning callback for the library that honours -v 0 (errors only).

@@ -13,6 +13,8 @@ int main_embed(int argc, char** argv);
 int main_score_variants(int argc, char** argv);
 int main_track(int argc, char** argv);
 int main_pretrain(int argc, char** argv);
+int main_finetune(int argc, char** argv);
+int main_evaluate(int argc, char** argv);
 
 namespace {
 
@@ -26,10 +28,12 @@ struct Command {
 const Command kCommands[] = {
     {"info", main_info, "Models", "describe a model file: config, layer plan, parameters, checksum"},
     {"pretrain", main_pretrain, "Models", "train JanusDNA on a genome (resumable, data-parallel)"},
+    {"finetune", main_finetune, "Models", "fine-tune a sequence classifier on a labelled dataset (GUE, GenomicBenchmarks, ...)"},
     {"embed", main_embed, "Inference", "embeddings of genomic regions, per base or pooled (BED, NPY, safetensors)"},
     {"predict", main_predict, "Inference", "per-base probabilities for every record of a FASTA file"},
     {"score-variants", main_score_variants, "Variant effects", "zero-shot scores for the variants of a VCF/BCF"},
     {"track", main_track, "Variant effects", "per-base tracks (bedGraph/bigWig) and saturation mutagenesis"},
+    {"evaluate", main_evaluate, "Evaluation", "benchmark metrics with baselines: classification, variant effect, bits per base"},
 };
 
 void usage(FILE* out) {

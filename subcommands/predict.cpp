@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "janusdna/atomic_file.h"
+#include "janusdna/classifier.h"
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
 #include "janusdna/heads.h"
@@ -13,6 +14,49 @@
 #include <set>
 
 using namespace janusdna;
+
+namespace {
+
+// A fine-tuned model classifies whole records: name, predicted class, one probability per class.
+void classify_records(const LoadedModel& m, const std::string& in_path, const std::string& out_path, bool progress_forced) {
+    LoadedClassifier lc = classifier_of(m);
+    FastaReader reader(in_path);
+    AtomicFile out(out_path);
+    out.write(fmt::format("name\tpredicted\t{}\n", fmt::join(lc.info.classes, "\t")));
+    std::vector<std::string> names, seqs;
+    cli::Progress progress("predict", "records", 0, progress_forced);
+    auto flush = [&] {
+        torch::Tensor p = predict_proba(*lc.clf, seqs, lc.info.length, lc.info.rc, 32).contiguous();   // [n, C]
+        const int64_t C = p.size(1);
+        std::string text;
+        for (size_t i = 0; i < seqs.size(); ++i) {
+            const float* row = p.data_ptr<float>() + i * C;
+            const int64_t best = std::max_element(row, row + C) - row;
+            text += names[i] + "\t" + lc.info.classes[best];
+            for (int64_t c = 0; c < C; ++c) text += fmt::format("\t{:.6f}", row[c]);
+            text += "\n";
+        }
+        out.write(text);
+        progress.add(static_cast<int64_t>(seqs.size()));
+        names.clear();
+        seqs.clear();
+    };
+    FastaRecord rec;
+    while (reader.next(rec)) {
+        if (rec.seq.empty()) throw Error(fmt::format("{}: record \"{}\" is empty", in_path, rec.name));
+        Tokens tok = tokenize(rec.seq, in_path, rec.name); // validates the characters, naming record and position
+        std::string upper = rec.seq;
+        for (auto& c : upper) c = base_index(c) >= 0 ? "ACGT"[base_index(c)] : 'N';
+        names.push_back(rec.name);
+        seqs.push_back(upper);
+        if (seqs.size() == 256) flush();
+    }
+    if (!seqs.empty()) flush();
+    progress.finish();
+    out.commit();
+}
+
+} // namespace
 
 int main_predict(int argc, char** argv) {
     CLI::App app{"Per-position probabilities of A, C, G, T for every record of a FASTA file. Each base is predicted "
@@ -26,6 +70,8 @@ int main_predict(int argc, char** argv) {
         ->check(CLI::IsMember({"tsv", "safetensors"}))->group("Output");
     cli::add_common_options(app, common);
     app.footer("\nOutput (tsv): name pos base pA pC pG pT, pos 1-based; probabilities renormalised over A/C/G/T.\n"
+               "With a fine-tuned model (janusdna finetune): name predicted p(CLASS)... per record, as the model was\n"
+               "trained (left-padded or cut to its length; both strands averaged when it was trained with --rc).\n"
                "Output (safetensors): NAME.logits [L,16] and NAME.hidden [L,H], float32.\n"
                "N and IUPAC ambiguity codes are fed as [PAD], as in pretraining.\n\n"
                "Examples:\n  janusdna predict -m model.safetensors seqs.fa > probs.tsv\n"
@@ -39,6 +85,11 @@ int main_predict(int argc, char** argv) {
         if (out_type == "safetensors" && out_path == "-")
             throw Error("safetensors output needs a file name: -o FILE.safetensors");
         LoadedModel m = load_model(resolve_model_path(model_opt));
+        if (is_classifier(m)) {
+            if (out_type != "tsv") throw Error("a fine-tuned model's predictions are a table: use -O tsv");
+            classify_records(m, in_path, out_path, common.progress);
+            return 0;
+        }
         FastaReader reader(in_path);
         std::unique_ptr<AtomicFile> out_tsv;
         SafetensorsWriter out_st;

@@ -13,25 +13,11 @@
 #include <csignal>
 #include <fmt/format.h>
 #include <fstream>
-#include <sys/stat.h>
 #include <unistd.h>
 
 using namespace janusdna;
 
 namespace {
-
-std::string dir_of(const std::string& path) {
-    auto slash = path.rfind('/');
-    return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-}
-
-void check_writable_dir(const std::string& path) {
-    const std::string dir = dir_of(path);
-    struct stat st;
-    if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-        throw Error(fmt::format("{}: output directory {} does not exist", path, dir));
-    if (access(dir.c_str(), W_OK) != 0) throw Error(fmt::format("{}: output directory {} is not writable", path, dir));
-}
 
 // A BED file, or a region string such as 20:58,000,001-60,000,000.
 std::vector<Interval> read_intervals(const std::string& spec, const Reference& ref, const std::string& split,
@@ -128,9 +114,7 @@ int main_pretrain(int argc, char** argv) {
         if (ckpt_path.empty()) ckpt_path = out_path + ".ckpt";
         if (log_path.empty()) log_path = out_path + ".log.tsv";
         // Everything that can fail cheaply fails now, before hours of work.
-        check_writable_dir(out_path);
-        check_writable_dir(ckpt_path);
-        check_writable_dir(log_path);
+        for (const auto& p : {out_path, ckpt_path, log_path}) cli::check_writable_dir(p);
         if (o.steps < 1 || o.batch < 1) throw Error("--steps and --batch must be at least 1");
         std::unique_ptr<Communicator> comm = make_communicator();
         const bool lead = comm->rank() == 0;

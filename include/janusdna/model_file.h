@@ -13,19 +13,23 @@ struct LoadedModel {
     ModelConfig config;
     JanusModel model{nullptr};                       // float32, CPU, eval mode
     std::map<std::string, std::string> metadata;     // every metadata entry of the file
+    std::map<std::string, torch::Tensor> head;       // "classifier.*" tensors of a fine-tuned model (float32)
     std::string path;
 };
 
 // Loads and checks every tensor: a missing, unexpected, wrong-shaped or wrong-dtype tensor, unequal tied copies, a
 // truncated file or a corrupt header is a janusdna::Error naming the file and the tensor. Names are accepted bare,
 // with the fixtures' "model." prefix, or with the Lightning prefixes "model.model." / "model.lm_head.".
-// final_mlp is enabled iff its tensors are present.
+// final_mlp is enabled iff its tensors are present. A fine-tuned model (metadata "janusdna_classifier") also
+// holds "classifier.*" tensors, returned in `head`.
 LoadedModel load_model(const std::string& path);
 
 // Writes the model atomically (temporary name, then rename): "model.<name>" for the backbone, "lm_head.weight",
 // tied projections under both mixers' names as the reference does; metadata gets janusdna_config, janusdna_version
 // and `extra`.
-void save_model(const std::string& path, JanusModelImpl& model, const std::map<std::string, std::string>& extra = {});
+// `head` tensors are written under their own names (a classifier's "classifier.weight", ...).
+void save_model(const std::string& path, JanusModelImpl& model, const std::map<std::string, std::string>& extra = {},
+                const std::map<std::string, torch::Tensor>& head = {});
 
 // The window a model was trained on (metadata "janusdna_train_seq_len", written by pretrain), else 1024: the
 // default --window of every subcommand.

@@ -16,6 +16,7 @@
 
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
+#include "janusdna/optim.h"
 #include "janusdna/safetensors.h"
 
 namespace janusdna {
@@ -114,9 +115,7 @@ private:
     JanusModel model_;
     TrainOptions opt_;
     Communicator& comm_;
-    std::vector<std::string> names_;
-    std::vector<torch::Tensor> params_, exp_avg_, exp_avg_sq_;
-    std::vector<bool> decay_;
+    AdamW adam_;
     int64_t step_ = 0, tokens_ = 0;
 };
 

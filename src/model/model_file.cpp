@@ -64,7 +64,12 @@ LoadedModel load_model(const std::string& path) {
 
     std::map<std::string, const TensorView*> by_name;
     bool has_final_mlp = false;
+    const bool classifier = out.metadata.count("janusdna_classifier") > 0;
     for (const auto& v : file.tensors()) {
+        if (classifier && starts_with(v.name, "classifier.")) {
+            out.head[v.name] = to_float_tensor(v);
+            continue;
+        }
         const std::string name = canonical_name(v.name);
         if (!by_name.emplace(name, &v).second)
             throw Error(fmt::format("{}: tensor \"{}\" appears twice (as \"{}\" and another prefix)", path, name, v.name));
@@ -103,7 +108,8 @@ LoadedModel load_model(const std::string& path) {
     return out;
 }
 
-void save_model(const std::string& path, JanusModelImpl& model, const std::map<std::string, std::string>& extra) {
+void save_model(const std::string& path, JanusModelImpl& model, const std::map<std::string, std::string>& extra,
+                const std::map<std::string, torch::Tensor>& head) {
     SafetensorsWriter w;
     std::vector<torch::Tensor> keep; // the writer copies, but keep the float32 copies alive until then anyway
     auto add = [&](const std::string& name, const torch::Tensor& p) {
@@ -122,6 +128,11 @@ void save_model(const std::string& path, JanusModelImpl& model, const std::map<s
             rev.replace(rev.find("mamba_fwd"), 9, "mamba_rev");
             add(rev, p);
         }
+    }
+    for (const auto& [name, t] : head) {
+        torch::Tensor c = t.detach().to(torch::kCPU, torch::kFloat).contiguous();
+        keep.push_back(c);
+        w.add(name, DType::F32, c.sizes().vec(), c.data_ptr(), c.numel() * sizeof(float));
     }
     w.set_metadata("janusdna_config", model.config.to_json().dump());
     w.set_metadata("janusdna_version", JANUSDNA_VERSION);

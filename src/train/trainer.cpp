@@ -27,17 +27,17 @@ TrainOptions TrainOptions::from_json(const nlohmann::json& j) {
     return o;
 }
 
-Trainer::Trainer(JanusModel model, TrainOptions opt, Communicator& comm) : model_(model), opt_(opt), comm_(comm) {
-    for (auto& item : model_->named_parameters()) {
-        names_.push_back(item.key());
-        params_.push_back(item.value());
-        exp_avg_.push_back(torch::zeros_like(item.value()));
-        exp_avg_sq_.push_back(torch::zeros_like(item.value()));
-        // The reference switches weight decay off only for biases and nn.Embedding (optim_groups.py).
-        const std::string& n = item.key();
-        decay_.push_back(!(n.size() > 5 && n.compare(n.size() - 5, 5, ".bias") == 0) && n.rfind("embed_tokens.", 0) != 0);
-    }
+namespace {
+std::vector<std::pair<std::string, torch::Tensor>> named(JanusModelImpl& m) {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (auto& item : m.named_parameters()) out.emplace_back(item.key(), item.value());
+    return out;
 }
+} // namespace
+
+Trainer::Trainer(JanusModel model, TrainOptions opt, Communicator& comm)
+    : model_(model), opt_(opt), comm_(comm),
+      adam_(named(*model), AdamWOptions{opt.weight_decay, opt.beta1, opt.beta2, opt.eps, opt.clip}) {}
 
 int64_t Trainer::micro_batches_per_step() const {
     const int64_t per_micro = opt_.batch * opt_.seq_len;
@@ -58,7 +58,7 @@ StepStats Trainer::train_step(const WindowSampler& sampler) {
     const auto t0 = std::chrono::steady_clock::now();
     const int64_t M = micro_batches_per_step(), V = model_->config.padded_vocab();
     model_->train();
-    for (auto& p : params_) p.mutable_grad() = torch::Tensor();
+    adam_.zero_grad();
     StepStats st;
     // [loss sum, aux sum, scored tokens] over this rank's micro-batches; summed across ranks below.
     torch::Tensor sums = torch::zeros({3}, torch::kDouble);
@@ -89,30 +89,13 @@ StepStats Trainer::train_step(const WindowSampler& sampler) {
     }
     // Average gradients across ranks: one flat buffer, one allreduce.
     torch::NoGradGuard no_grad;
-    std::vector<torch::Tensor> grads;
-    for (auto& p : params_) grads.push_back(p.grad().defined() ? p.grad().reshape(-1) : torch::zeros({p.numel()}, p.options()));
-    torch::Tensor flat = torch::cat(grads);                                                  // [P]
+    torch::Tensor flat = adam_.flat_grad();                                                  // [P]
     if (comm_.world() > 1) {
         comm_.allreduce_sum(flat);
         comm_.allreduce_sum(sums);
     }
-    const double norm = flat.norm().item<double>();
-    const double clip_coef = opt_.clip > 0 && norm > opt_.clip ? opt_.clip / (norm + 1e-6) : 1.0;
     const double lr = lr_at(step_);
-    const int64_t t = step_ + 1;
-    const double bc1 = 1 - std::pow(opt_.beta1, t), bc2 = 1 - std::pow(opt_.beta2, t);
-    int64_t offset = 0;
-    for (size_t i = 0; i < params_.size(); ++i) {
-        torch::Tensor& p = params_[i];
-        torch::Tensor g = flat.narrow(0, offset, p.numel()).view(p.sizes()) * clip_coef;
-        offset += p.numel();
-        // torch.optim.AdamW, written out so that its state is ours to checkpoint and restore exactly.
-        if (decay_[i]) p.mul_(1 - lr * opt_.weight_decay);
-        exp_avg_[i].mul_(opt_.beta1).add_(g, 1 - opt_.beta1);
-        exp_avg_sq_[i].mul_(opt_.beta2).addcmul_(g, g, 1 - opt_.beta2);
-        torch::Tensor denom = (exp_avg_sq_[i].sqrt() / std::sqrt(bc2)).add_(opt_.eps);
-        p.addcdiv_(exp_avg_[i], denom, -lr / bc1);
-    }
+    const double norm = adam_.step(flat, lr, step_ + 1);
     ++step_;
     tokens_ += static_cast<int64_t>(M * opt_.batch * opt_.seq_len);
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -154,15 +137,7 @@ void Trainer::save_checkpoint(const std::string& path, const nlohmann::json& ext
 
 SafetensorsWriter Trainer::checkpoint_writer(const nlohmann::json& extra) const {
     SafetensorsWriter w;
-    auto add = [&](const std::string& name, const torch::Tensor& t) {
-        torch::Tensor c = t.detach().to(torch::kFloat).contiguous();
-        w.add(name, DType::F32, c.sizes().vec(), c.data_ptr(), c.numel() * sizeof(float));
-    };
-    for (size_t i = 0; i < params_.size(); ++i) {
-        add("model/" + names_[i], params_[i]);
-        add("adam_m/" + names_[i], exp_avg_[i]);
-        add("adam_v/" + names_[i], exp_avg_sq_[i]);
-    }
+    adam_.add_to(w);
     nlohmann::json state = {{"step", step_}, {"tokens", tokens_}, {"options", opt_.to_json()}, {"extra", extra}};
     w.set_metadata("janusdna_checkpoint", state.dump());
     w.set_metadata("janusdna_config", model_->config.to_json().dump());
@@ -178,21 +153,7 @@ nlohmann::json Trainer::load_checkpoint(const std::string& path) {
     if (cfg != model_->config.to_json())
         throw Error(fmt::format("{}: checkpoint was made for a different model configuration", path));
     const nlohmann::json state = nlohmann::json::parse(meta.at("janusdna_checkpoint"));
-    torch::NoGradGuard no_grad;
-    auto load = [&](const std::string& name, torch::Tensor& dst) {
-        const TensorView* v = f.find(name);
-        if (!v || v->dtype != DType::F32 || v->shape != dst.sizes().vec())
-            throw Error(fmt::format("{}: checkpoint lacks tensor \"{}\" of shape [{}] (different configuration?)", path,
-                                    name, fmt::join(dst.sizes(), ", ")));
-        torch::Tensor src = torch::empty(v->shape, torch::kFloat);
-        convert_to_f32(*v, src.data_ptr<float>());
-        dst.copy_(src);
-    };
-    for (size_t i = 0; i < params_.size(); ++i) {
-        load("model/" + names_[i], params_[i]);
-        load("adam_m/" + names_[i], exp_avg_[i]);
-        load("adam_v/" + names_[i], exp_avg_sq_[i]);
-    }
+    adam_.load_from(f, path);
     step_ = state.at("step");
     tokens_ = state.at("tokens");
     return state;

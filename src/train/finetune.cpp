@@ -1,0 +1,396 @@
+// Fine-tuning for sequence classification (MODEL.md 5.1, 5.4): mean pooling, a linear head, AdamW with warm-up and
+// cosine decay per step (timm, as the reference), best-on-validation weights, exact resume.
+#include "janusdna/classifier.h"
+#include "janusdna/error.h"
+#include "janusdna/metrics.h"
+#include "janusdna/safetensors.h"
+#include "janusdna/tokenizer.h"
+
+#include <chrono>
+#include <cmath>
+#include <fmt/format.h>
+#include <numeric>
+#include <torch/nn/functional/loss.h>
+
+namespace janusdna {
+
+namespace {
+
+uint64_t splitmix64(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+// The order of epoch `epoch`: a Fisher-Yates shuffle driven by splitmix64, identical on every platform.
+std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {
+    std::vector<int64_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    uint64_t state = splitmix64(seed ^ (0x5851f42d4c957f2dULL * static_cast<uint64_t>(epoch + 1)));
+    for (int64_t i = n - 1; i > 0; --i) {
+        state = splitmix64(state);
+        std::swap(order[i], order[state % static_cast<uint64_t>(i + 1)]);
+    }
+    return order;
+}
+
+// Whether sequence `index` is reverse-complemented in epoch `epoch` (probability 1/2).
+bool flip(uint64_t seed, int64_t epoch, int64_t index) {
+    return splitmix64(splitmix64(seed + 0x632be59bd9b4e019ULL * static_cast<uint64_t>(epoch)) ^ static_cast<uint64_t>(index)) & 1;
+}
+
+int64_t token_of(char b) {
+    switch (b) {
+    case 'A': return kIdA;
+    case 'C': return kIdC;
+    case 'G': return kIdG;
+    case 'T': return kIdT;
+    default: return kPadId;
+    }
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> trainable(SequenceClassifierImpl& clf, bool head_only) {
+    std::vector<std::pair<std::string, torch::Tensor>> out;
+    for (auto& item : clf.named_parameters())
+        if (!head_only || item.key().rfind("head.", 0) == 0) out.emplace_back(item.key(), item.value());
+    return out;
+}
+
+double metric_of(const std::string& name, const std::vector<int>& truth, const torch::Tensor& probs, int n_classes) {
+    std::vector<std::vector<double>> p(truth.size(), std::vector<double>(n_classes));
+    auto acc = probs.to(torch::kDouble).contiguous();
+    const double* d = acc.data_ptr<double>();
+    for (size_t i = 0; i < truth.size(); ++i)
+        for (int c = 0; c < n_classes; ++c) p[i][c] = d[i * n_classes + c];
+    ClassificationReport r = classification_report(truth, p, n_classes);
+    if (name == "accuracy") return r.accuracy;
+    if (name == "mcc") return r.mcc;
+    if (name == "f1") return r.macro_f1;
+    if (name == "auroc") return std::isnan(r.auroc) ? 0.5 : r.auroc;
+    throw Error(fmt::format("unknown metric \"{}\" (accuracy, mcc, f1, auroc)", name));
+}
+
+} // namespace
+
+SequenceClassifierImpl::SequenceClassifierImpl(JanusModel b, int64_t n_classes) {
+    backbone = register_module("backbone", b);
+    head = register_module("head", torch::nn::Linear(b->config.hidden_size, n_classes));
+    torch::NoGradGuard no_grad;
+    head->weight.normal_(0, 0.1); // the reference's output_transform init (MODEL.md 5.1)
+    head->bias.zero_();
+}
+
+torch::Tensor SequenceClassifierImpl::pool(const torch::Tensor& ids, torch::Tensor* aux) {
+    ForwardOptions fo;
+    fo.logits = false;
+    fo.aux_loss = aux != nullptr;
+    ForwardOutput y = backbone->forward(ids, fo);
+    if (aux) *aux = y.aux_loss;
+    return y.hidden.mean(1);                                                                  // [B, H]
+}
+
+torch::Tensor encode_sequences(const std::vector<std::string>& seqs, int64_t length, bool rc) {
+    torch::Tensor ids = torch::full({static_cast<int64_t>(seqs.size()), length}, kPadId, torch::kLong); // [N, length]
+    int64_t* d = ids.data_ptr<int64_t>();
+    for (size_t i = 0; i < seqs.size(); ++i) {
+        const std::string s = rc ? reverse_complement(seqs[i]) : seqs[i];
+        const int64_t n = std::min<int64_t>(length, static_cast<int64_t>(s.size()));
+        int64_t* row = d + static_cast<int64_t>(i) * length + (length - n);  // left padding
+        for (int64_t j = 0; j < n; ++j) row[j] = token_of(s[j]);
+    }
+    return ids;
+}
+
+nlohmann::json FinetuneOptions::to_json() const {
+    return {{"length", length}, {"batch", batch}, {"epochs", epochs}, {"lr", lr}, {"min_lr_ratio", min_lr_ratio},
+            {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2},
+            {"eps", eps}, {"clip", clip}, {"rc", rc}, {"freeze_backbone", freeze_backbone}, {"patience", patience},
+            {"metric", metric}, {"seed", seed}};
+}
+
+FinetuneOptions FinetuneOptions::from_json(const nlohmann::json& j) {
+    FinetuneOptions o;
+    o.length = j.at("length"); o.batch = j.at("batch"); o.epochs = j.at("epochs"); o.lr = j.at("lr");
+    o.min_lr_ratio = j.at("min_lr_ratio"); o.warmup_fraction = j.at("warmup_fraction");
+    o.weight_decay = j.at("weight_decay"); o.beta1 = j.at("beta1"); o.beta2 = j.at("beta2"); o.eps = j.at("eps");
+    o.clip = j.at("clip"); o.rc = j.at("rc"); o.freeze_backbone = j.at("freeze_backbone"); o.patience = j.at("patience");
+    o.metric = j.at("metric").get<std::string>(); o.seed = j.at("seed");
+    return o;
+}
+
+Finetuner::Finetuner(SequenceClassifier clf, FinetuneOptions o, std::vector<std::string> train_seqs,
+                     std::vector<int> train_labels, std::vector<std::string> valid_seqs, std::vector<int> valid_labels,
+                     int n_classes)
+    : clf_(clf), o_(std::move(o)), train_seqs_(std::move(train_seqs)), valid_seqs_(std::move(valid_seqs)),
+      train_labels_(std::move(train_labels)), valid_labels_(std::move(valid_labels)), n_classes_(n_classes) {
+    if (train_seqs_.empty()) throw Error("fine-tuning needs at least one training sequence");
+    if (o_.length < 2) throw Error("fine-tuning needs an input length of at least 2");
+    if (o_.batch < 1 || o_.epochs < 1) throw Error("--batch and --epochs must be at least 1");
+    if (o_.metric != "accuracy" && o_.metric != "mcc" && o_.metric != "f1" && o_.metric != "auroc")
+        throw Error(fmt::format("unknown metric \"{}\" (accuracy, mcc, f1, auroc)", o_.metric));
+    adam_ = std::make_unique<AdamW>(trainable(*clf_, o_.freeze_backbone),
+                                    AdamWOptions{o_.weight_decay, o_.beta1, o_.beta2, o_.eps, o_.clip});
+    if (o_.freeze_backbone) precompute_features();
+}
+
+void Finetuner::precompute_features() {
+    clf_->backbone->eval();
+    c10::InferenceMode guard;
+    auto features = [&](bool rc) {
+        std::vector<torch::Tensor> parts;
+        for (size_t first = 0; first < train_seqs_.size(); first += static_cast<size_t>(o_.batch)) {
+            const size_t n = std::min<size_t>(o_.batch, train_seqs_.size() - first);
+            std::vector<std::string> chunk(train_seqs_.begin() + first, train_seqs_.begin() + first + n);
+            parts.push_back(clf_->pool(encode_sequences(chunk, o_.length, rc)));                // [n, H]
+        }
+        return torch::cat(parts).clone();                                                      // [N, H]
+    };
+    train_fwd_ = features(false);
+    if (o_.rc) train_rc_ = features(true);
+}
+
+int64_t Finetuner::steps_per_epoch() const {
+    return (static_cast<int64_t>(train_seqs_.size()) + o_.batch - 1) / o_.batch;
+}
+
+bool Finetuner::done() const {
+    return epoch_ >= o_.epochs || (o_.patience > 0 && stale_epochs_ >= o_.patience);
+}
+
+double Finetuner::lr_at(int64_t step) const {
+    // timm's cosine schedule as the reference configures it: warm-up from 1e-6, floor min_lr_ratio * lr.
+    const int64_t total = steps_per_epoch() * o_.epochs;
+    const int64_t warmup = static_cast<int64_t>(o_.warmup_fraction * total);
+    if (step < warmup) return 1e-6 + (o_.lr - 1e-6) * static_cast<double>(step) / warmup;
+    const double progress = std::min(1.0, static_cast<double>(step - warmup) / std::max<int64_t>(1, total - warmup));
+    const double floor = o_.min_lr_ratio * o_.lr;
+    return floor + 0.5 * (o_.lr - floor) * (1.0 + std::cos(M_PI * progress));
+}
+
+torch::Tensor Finetuner::train_batch_logits(const std::vector<int64_t>& idx, torch::Tensor* aux) {
+    const int64_t n = static_cast<int64_t>(idx.size());
+    if (o_.freeze_backbone) {
+        torch::Tensor pooled = torch::empty({n, train_fwd_.size(1)});                         // [n, H]
+        for (int64_t j = 0; j < n; ++j) {
+            const bool rc = o_.rc && flip(o_.seed, epoch_, idx[j]);
+            pooled[j].copy_((rc ? train_rc_ : train_fwd_)[idx[j]]);
+        }
+        *aux = torch::zeros({});
+        return clf_->classify(pooled);                                                         // [n, C]
+    }
+    std::vector<std::string> fwd, rev;
+    std::vector<int64_t> fwd_at, rev_at;
+    for (int64_t j = 0; j < n; ++j) {
+        const bool rc = o_.rc && flip(o_.seed, epoch_, idx[j]);
+        (rc ? rev : fwd).push_back(train_seqs_[idx[j]]);
+        (rc ? rev_at : fwd_at).push_back(j);
+    }
+    // One forward over the batch: the reverse-complemented rows are encoded as such.
+    torch::Tensor ids = torch::empty({n, o_.length}, torch::kLong);                            // [n, L]
+    if (!fwd.empty()) ids.index_copy_(0, torch::tensor(fwd_at), encode_sequences(fwd, o_.length, false));
+    if (!rev.empty()) ids.index_copy_(0, torch::tensor(rev_at), encode_sequences(rev, o_.length, true));
+    return clf_->classify(clf_->pool(ids, aux));                                               // [n, C]
+}
+
+EpochStats Finetuner::run_epoch(const std::function<bool()>& on_step) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::vector<int64_t> order = epoch_order(static_cast<int64_t>(train_seqs_.size()), o_.seed, epoch_);
+    const int64_t per_epoch = steps_per_epoch();
+    clf_->train();
+    if (o_.freeze_backbone) clf_->backbone->eval();
+    EpochStats st;
+    double lr = 0;
+    while (batch_in_epoch_ < per_epoch) {
+        const int64_t first = batch_in_epoch_ * o_.batch;
+        const int64_t last = std::min<int64_t>(first + o_.batch, static_cast<int64_t>(order.size()));
+        std::vector<int64_t> idx(order.begin() + first, order.begin() + last);
+        std::vector<int64_t> y;
+        for (int64_t i : idx) y.push_back(train_labels_[i]);
+        adam_->zero_grad();
+        torch::Tensor aux;
+        torch::Tensor logits = train_batch_logits(idx, &aux);                                  // [n, C]
+        torch::Tensor ce = torch::nn::functional::cross_entropy(logits, torch::tensor(y));
+        (ce + aux).backward();
+        lr = lr_at(step_);
+        adam_->step(adam_->flat_grad(), lr, step_ + 1);
+        loss_sum_ += ce.item<double>();
+        aux_sum_ += aux.item<double>();
+        ++step_;
+        ++batch_in_epoch_;
+        if (on_step && !on_step() && batch_in_epoch_ < per_epoch) {
+            st.step = step_;
+            return st; // interrupted mid-epoch (epoch stays 0-valued in st)
+        }
+    }
+    st.epoch = ++epoch_;
+    st.step = step_;
+    st.lr = lr;
+    st.train_loss = loss_sum_ / per_epoch;
+    st.aux_loss = aux_sum_ / per_epoch;
+    batch_in_epoch_ = 0;
+    loss_sum_ = aux_sum_ = 0;
+    if (!valid_seqs_.empty()) {
+        std::tie(st.valid_loss, st.valid_metric) = validate();
+        st.improved = st.valid_metric > best_metric_;
+    } else {
+        st.valid_loss = st.valid_metric = std::nan("");
+        st.improved = true; // without validation the last epoch is the one kept
+    }
+    if (st.improved) {
+        if (!valid_seqs_.empty()) best_metric_ = st.valid_metric;
+        best_epoch_ = epoch_;
+        stale_epochs_ = 0;
+        best_.clear();
+        for (const auto& p : clf_->parameters()) best_.push_back(p.detach().clone());
+    } else {
+        ++stale_epochs_;
+    }
+    st.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    history_.push_back({{"epoch", st.epoch}, {"step", st.step}, {"lr", st.lr}, {"train_loss", st.train_loss},
+                        {"aux_loss", st.aux_loss}, {"valid_loss", std::isnan(st.valid_loss) ? nlohmann::json(nullptr) : nlohmann::json(st.valid_loss)},
+                        {"valid_" + o_.metric, std::isnan(st.valid_metric) ? nlohmann::json(nullptr) : nlohmann::json(st.valid_metric)}});
+    return st;
+}
+
+std::pair<double, double> Finetuner::validate() {
+    torch::Tensor p = predict_proba(*clf_, valid_seqs_, o_.length, o_.rc, o_.batch);          // [N, C]
+    std::vector<int64_t> y(valid_labels_.begin(), valid_labels_.end());
+    const double loss = torch::nn::functional::nll_loss(p.clamp_min(1e-12).log(), torch::tensor(y)).item<double>();
+    clf_->train();
+    if (o_.freeze_backbone) clf_->backbone->eval();
+    return {loss, metric_of(o_.metric, valid_labels_, p, n_classes_)};
+}
+
+void Finetuner::restore_best() {
+    if (best_.empty()) return;
+    torch::NoGradGuard no_grad;
+    auto params = clf_->parameters();
+    for (size_t i = 0; i < params.size(); ++i) params[i].copy_(best_[i]);
+}
+
+void Finetuner::save_checkpoint(const std::string& path, const nlohmann::json& extra) const {
+    SafetensorsWriter w;
+    adam_->add_to(w, "weights/");
+    std::vector<torch::Tensor> keep;
+    auto named = clf_->named_parameters();
+    for (size_t i = 0; i < best_.size(); ++i) {
+        torch::Tensor c = best_[i].to(torch::kFloat).contiguous();
+        keep.push_back(c);
+        w.add("best/" + named[i].key(), DType::F32, c.sizes().vec(), c.data_ptr(), c.numel() * sizeof(float));
+    }
+    // A frozen backbone is not in the optimiser; it is saved too, so the checkpoint alone restores the model.
+    if (o_.freeze_backbone)
+        for (auto& item : clf_->named_parameters())
+            if (item.key().rfind("head.", 0) != 0) {
+                torch::Tensor c = item.value().detach().to(torch::kFloat).contiguous();
+                keep.push_back(c);
+                w.add("weights/" + item.key(), DType::F32, c.sizes().vec(), c.data_ptr(), c.numel() * sizeof(float));
+            }
+    nlohmann::json state = {{"step", step_}, {"epoch", epoch_}, {"batch_in_epoch", batch_in_epoch_},
+                            {"stale_epochs", stale_epochs_}, {"best_epoch", best_epoch_}, {"best_metric", best_metric_},
+                            {"loss_sum", loss_sum_}, {"aux_sum", aux_sum_}, {"options", o_.to_json()},
+                            {"n_classes", n_classes_}, {"history", history_}, {"extra", extra}};
+    w.set_metadata("janusdna_finetune_checkpoint", state.dump());
+    w.set_metadata("janusdna_config", clf_->backbone->config.to_json().dump());
+    w.write(path);
+}
+
+nlohmann::json Finetuner::load_checkpoint(const std::string& path) {
+    SafetensorsFile f = SafetensorsFile::open(path);
+    auto meta = f.metadata();
+    if (!meta.count("janusdna_finetune_checkpoint") || !meta.count("janusdna_config"))
+        throw Error(fmt::format("{}: not a janusdna finetune checkpoint", path));
+    if (nlohmann::json::parse(meta.at("janusdna_config")) != clf_->backbone->config.to_json())
+        throw Error(fmt::format("{}: checkpoint was made for a different model configuration", path));
+    const nlohmann::json state = nlohmann::json::parse(meta.at("janusdna_finetune_checkpoint"));
+    if (state.at("options") != o_.to_json() || state.at("n_classes") != n_classes_)
+        throw Error(fmt::format("{}: checkpoint was made with other options or classes ({}); resume with the same ones",
+                                path, state.at("options").dump()));
+    torch::NoGradGuard no_grad;
+    auto load = [&](const std::string& name, torch::Tensor dst) {
+        const TensorView* v = f.find(name);
+        if (!v || v->dtype != DType::F32 || v->shape != dst.sizes().vec())
+            throw Error(fmt::format("{}: checkpoint lacks tensor \"{}\"", path, name));
+        torch::Tensor src = torch::empty(v->shape, torch::kFloat);
+        convert_to_f32(*v, src.data_ptr<float>());
+        dst.copy_(src);
+    };
+    if (o_.freeze_backbone)
+        for (auto& item : clf_->named_parameters())
+            if (item.key().rfind("head.", 0) != 0) load("weights/" + item.key(), item.value());
+    adam_->load_from(f, path, "weights/");
+    best_.clear();
+    if (state.at("best_epoch").get<int64_t>() > 0)
+        for (auto& item : clf_->named_parameters()) {
+            best_.push_back(torch::empty_like(item.value()));
+            load("best/" + item.key(), best_.back());
+        }
+    step_ = state.at("step"); epoch_ = state.at("epoch"); batch_in_epoch_ = state.at("batch_in_epoch");
+    stale_epochs_ = state.at("stale_epochs"); best_epoch_ = state.at("best_epoch"); best_metric_ = state.at("best_metric");
+    loss_sum_ = state.at("loss_sum"); aux_sum_ = state.at("aux_sum");
+    history_ = state.at("history").get<std::vector<nlohmann::json>>();
+    if (o_.freeze_backbone) precompute_features(); // the backbone may differ from the one the constructor saw
+    return state.at("extra");
+}
+
+torch::Tensor predict_proba(SequenceClassifierImpl& clf, const std::vector<std::string>& seqs, int64_t length, bool rc,
+                            int64_t batch, const std::function<void(int64_t)>& on_done) {
+    clf.eval();
+    c10::InferenceMode guard;
+    std::vector<torch::Tensor> parts;
+    for (size_t first = 0; first < seqs.size(); first += static_cast<size_t>(batch)) {
+        const size_t n = std::min<size_t>(batch, seqs.size() - first);
+        std::vector<std::string> chunk(seqs.begin() + first, seqs.begin() + first + n);
+        torch::Tensor logits = clf.classify(clf.pool(encode_sequences(chunk, length, false)));     // [n, C]
+        if (rc) logits = 0.5 * (logits + clf.classify(clf.pool(encode_sequences(chunk, length, true))));
+        parts.push_back(torch::softmax(logits, 1));
+        if (on_done) on_done(static_cast<int64_t>(first + n));
+    }
+    if (parts.empty()) return torch::empty({0, clf.head->options.out_features()});
+    return torch::cat(parts);                                                                  // [N, C]
+}
+
+bool is_classifier(const LoadedModel& m) { return m.metadata.count("janusdna_classifier") > 0; }
+
+void save_classifier(const std::string& path, SequenceClassifierImpl& clf, const ClassifierInfo& info,
+                     const std::map<std::string, std::string>& extra) {
+    std::map<std::string, std::string> meta = extra;
+    meta["janusdna_classifier"] = nlohmann::json{{"classes", info.classes}, {"length", info.length}, {"rc", info.rc},
+                                                 {"pooling", info.pooling}, {"protocol", info.protocol}}.dump();
+    save_model(path, *clf.backbone, meta, {{"classifier.weight", clf.head->weight}, {"classifier.bias", clf.head->bias}});
+}
+
+LoadedClassifier classifier_of(const LoadedModel& m) {
+    if (!is_classifier(m))
+        throw Error(fmt::format("{}: not a fine-tuned model (no classifier head; make one with janusdna finetune)", m.path));
+    nlohmann::json j = nlohmann::json::parse(m.metadata.at("janusdna_classifier"), nullptr, false);
+    if (j.is_discarded() || !j.contains("classes") || !j.contains("length"))
+        throw Error(fmt::format("{}: \"janusdna_classifier\" metadata is not valid", m.path));
+    LoadedClassifier out;
+    try {
+        out.info.classes = j.at("classes").get<std::vector<std::string>>();
+        out.info.length = j.at("length");
+        out.info.rc = j.value("rc", false);
+        out.info.pooling = j.value("pooling", "mean");
+        out.info.protocol = j.value("protocol", nlohmann::json::object());
+    } catch (const std::exception& e) {
+        throw Error(fmt::format("{}: \"janusdna_classifier\" metadata is not valid ({})", m.path, e.what()));
+    }
+    if (out.info.pooling != "mean") throw Error(fmt::format("{}: unsupported pooling \"{}\"", m.path, out.info.pooling));
+    const int64_t C = static_cast<int64_t>(out.info.classes.size()), H = m.config.hidden_size;
+    auto w = m.head.find("classifier.weight"), b = m.head.find("classifier.bias");
+    if (w == m.head.end() || b == m.head.end())
+        throw Error(fmt::format("{}: missing tensor \"classifier.{}\"", m.path, w == m.head.end() ? "weight" : "bias"));
+    if (w->second.sizes().vec() != std::vector<int64_t>{C, H} || b->second.sizes().vec() != std::vector<int64_t>{C})
+        throw Error(fmt::format("{}: classifier head has shape [{}], expected [{}, {}] for {} classes", m.path,
+                                fmt::join(w->second.sizes(), ", "), C, H, C));
+    out.clf = SequenceClassifier(m.model, C);
+    torch::NoGradGuard no_grad;
+    out.clf->head->weight.copy_(w->second);
+    out.clf->head->bias.copy_(b->second);
+    out.clf->eval();
+    return out;
+}
+
+} // namespace janusdna

@@ -1,0 +1,76 @@
+#include "dataset_args.h"
+
+#include "janusdna/error.h"
+
+#include <fmt/format.h>
+
+namespace janusdna::cli {
+
+nlohmann::json DatasetArgs::to_json() const {
+    return {{"data", data}, {"valid", valid}, {"test", test}, {"reference", reference}, {"seq_column", seq_column},
+            {"label_column", label_column}, {"valid_fraction", valid_fraction}, {"folds", folds}, {"fold", fold},
+            {"split_seed", split_seed}};
+}
+
+DatasetArgs DatasetArgs::from_json(const nlohmann::json& j) {
+    DatasetArgs a;
+    a.data = j.at("data"); a.valid = j.at("valid"); a.test = j.at("test"); a.reference = j.at("reference");
+    a.seq_column = j.at("seq_column"); a.label_column = j.at("label_column"); a.valid_fraction = j.at("valid_fraction");
+    a.folds = j.at("folds"); a.fold = j.at("fold"); a.split_seed = j.at("split_seed");
+    return a;
+}
+
+void add_dataset_options(CLI::App& app, DatasetArgs& a, bool data_optional) {
+    auto* d = app.add_option("data", a.data, "dataset: a GUE/NT directory (train.csv, dev.csv, test.csv), a "
+                                             "GenomicBenchmarks directory, or a CSV/TSV/FASTA/BED file (the training split)")
+                  ->group("Dataset");
+    if (!data_optional) d->required();
+    app.add_option("--valid", a.valid, "validation split file (replaces the dataset's)")->group("Dataset");
+    app.add_option("--test", a.test, "test split file (replaces the dataset's)")->group("Dataset");
+    app.add_option("-f,--fasta-ref", a.reference, "indexed FASTA for BED and GenomicBenchmarks coordinate files")->group("Dataset");
+    app.add_option("--seq-column", a.seq_column, "CSV/TSV column holding the sequence")->group("Dataset");
+    app.add_option("--label-column", a.label_column, "CSV/TSV column (name), BED column (1-based number) or FASTA "
+                                                     "header KEY=VALUE key holding the label")->group("Dataset");
+    app.add_option("--valid-fraction", a.valid_fraction, "stratified fraction of train held out for validation when "
+                                                         "the dataset has no validation split")->group("Dataset");
+    app.add_option("--folds", a.folds, "K-fold cross-validation on train: validation is fold --fold of K")->group("Dataset");
+    app.add_option("--fold", a.fold, "which fold (1..K) is the validation split")->group("Dataset");
+    app.add_option("--split-seed", a.split_seed, "seed of the validation split or the folds")->group("Dataset");
+}
+
+Dataset load_split(const DatasetArgs& a, const std::vector<std::string>& classes, const WarnFn& warn) {
+    DatasetOptions o;
+    o.reference = a.reference;
+    o.seq_column = a.seq_column;
+    o.label_column = a.label_column;
+    o.classes = classes;
+    o.warn = warn;
+    Dataset d = load_dataset(a.data, a.valid, a.test, o);
+    if (a.folds > 0) {
+        if (a.fold < 1 || a.fold > a.folds) throw Error(fmt::format("--fold must be in 1..{}", a.folds));
+        auto folds = kfold(d.train, a.folds, a.split_seed);
+        d.train = folds[a.fold - 1].first;
+        d.valid = folds[a.fold - 1].second;
+        d.description += fmt::format("; validation = fold {} of {} (seed {})", a.fold, a.folds, a.split_seed);
+    } else if (d.valid.empty() && !d.train.empty()) {
+        split_valid_fraction(d, a.valid_fraction, a.split_seed);
+        d.description += fmt::format("; validation = {:g} of train (seed {})", a.valid_fraction, a.split_seed);
+    }
+    return d;
+}
+
+std::vector<std::string> sequences_of(const std::vector<Example>& v) {
+    std::vector<std::string> out;
+    out.reserve(v.size());
+    for (const auto& e : v) out.push_back(e.seq);
+    return out;
+}
+
+std::vector<int> labels_of(const std::vector<Example>& v) {
+    std::vector<int> out;
+    out.reserve(v.size());
+    for (const auto& e : v) out.push_back(e.label);
+    return out;
+}
+
+} // namespace janusdna::cli
