@@ -20,7 +20,9 @@
 
 #include <cmath>
 #include <fmt/format.h>
+#include <algorithm>
 #include <map>
+#include <memory>
 #include <regex>
 #include <unistd.h>
 
@@ -423,7 +425,7 @@ int run_variants(const VariantArgs& va, const Outputs& out, const cli::CommonOpt
 // --- language modelling ---
 
 struct LmArgs {
-    std::string reference, model, regions_bed, train_regions;
+    std::string reference, model, regions_bed, train_regions, markov_train;
     std::vector<std::string> regions;
     int64_t window = 0;
     int markov_max_order = 5;
@@ -443,72 +445,104 @@ std::vector<Region> lm_regions(const LmArgs& la, const Reference& ref, const War
     return out;
 }
 
+// Bits of the model on seq (every ACGT base once): non-overlapping windows of W; the last window keeps a full W of
+// context by starting earlier, and only its new bases are scored.
+void model_bits_of(JanusModelImpl& model, const std::string& seq, int64_t W, const std::string& source,
+                   const std::string& name, int64_t first_pos, double& bits, int64_t& bases, cli::Progress& progress) {
+    for (int64_t b = 0; b < static_cast<int64_t>(seq.size()); b += W) {
+        const int64_t e = std::min<int64_t>(b + W, static_cast<int64_t>(seq.size()));
+        const int64_t s = std::max<int64_t>(0, e - W);
+        if (e - s < 2) continue;
+        Tokens tok = tokenize(std::string_view(seq).substr(s, e - s), source, name, first_pos + s);
+        torch::Tensor ids = torch::from_blob(tok.ids.data(), {1, e - s}, torch::kLong).clone();      // [1, w]
+        torch::Tensor lp = base_log_probs(model.forward(ids).logits[0]).contiguous();              // [w, 4]
+        const float* p = lp.data_ptr<float>();
+        for (int64_t t = b - s; t < e - s; ++t) {
+            const int bi = base_index(seq[s + t]);
+            if (bi < 0) continue;
+            bits -= p[4 * t + bi] / std::log(2.0);
+            ++bases;
+        }
+        progress.add(e - b);
+    }
+}
+
 int run_lm(const LmArgs& la, const Outputs& out, const cli::CommonOptions& common) {
     const std::string cmd = "evaluate";
     WarnFn warn = cli::warner(cmd, common);
-    Reference ref = Reference::open(la.reference, warn);
-    std::vector<Region> regions = lm_regions(la, ref, warn);
-    if (regions.empty()) throw Error("--lm needs regions to evaluate (REGION arguments or -R BED)");
+    const bool by_region = !la.regions.empty() || !la.regions_bed.empty();
     LoadedModel m = load_model(resolve_model_path(la.model));
     const int64_t W = la.window > 0 ? la.window : default_window(m.metadata);
     if (W < 2) throw Error("--window must be at least 2");
 
-    // The model: non-overlapping windows of W tiled over each region; every ACGT base is scored exactly once.
-    double model_bits = 0;
-    int64_t model_bases = 0;
-    std::vector<std::string> eval_seqs;
-    int64_t total = 0;
-    for (const auto& r : regions) total += r.end - r.beg;
-    cli::Progress progress(cmd, "bases", total, common.progress);
-    c10::InferenceMode guard;
-    for (const auto& r : regions) {
-        std::string seq = ref.fetch(r.contig, r.beg, r.end);
-        eval_seqs.push_back(seq);
-        for (int64_t b = 0; b < static_cast<int64_t>(seq.size()); b += W) {
-            // The last piece keeps a full window of context by starting earlier; only its new bases are scored.
-            const int64_t e = std::min<int64_t>(b + W, static_cast<int64_t>(seq.size()));
-            const int64_t s = std::max<int64_t>(0, e - W);
-            if (e - s < 2) continue;
-            Tokens tok = tokenize(std::string_view(seq).substr(s, e - s), la.reference, r.contig, r.beg + s + 1);
-            torch::Tensor ids = torch::from_blob(tok.ids.data(), {1, e - s}, torch::kLong).clone();  // [1, w]
-            torch::Tensor lp = base_log_probs(m.model->forward(ids).logits[0]).contiguous();        // [w, 4]
-            const float* p = lp.data_ptr<float>();
-            for (int64_t t = b - s; t < e - s; ++t) {
-                const int bi = base_index(seq[s + t]);
-                if (bi < 0) continue;
-                model_bits -= p[4 * t + bi] / std::log(2.0);
-                ++model_bases;
-            }
-            progress.add(e - b);
+    // What is evaluated: regions of an indexed FASTA, or every record of a FASTA file.
+    std::unique_ptr<Reference> ref;
+    std::vector<Region> regions;
+    std::vector<std::string> eval_seqs, eval_names;
+    if (by_region) {
+        ref = std::make_unique<Reference>(Reference::open(la.reference, warn));
+        regions = lm_regions(la, *ref, warn);
+        for (const auto& r : regions) {
+            eval_seqs.push_back(ref->fetch(r.contig, r.beg, r.end));
+            eval_names.push_back(r.contig);
         }
+    } else {
+        FastaReader reader(la.reference);
+        FastaRecord rec;
+        while (reader.next(rec)) {
+            eval_seqs.push_back(rec.seq);
+            eval_names.push_back(rec.name);
+        }
+    }
+    double model_bits = 0;
+    int64_t model_bases = 0, total = 0;
+    for (const auto& s : eval_seqs) total += static_cast<int64_t>(s.size());
+    cli::Progress progress(cmd, "bases", total, common.progress);
+    {
+        c10::InferenceMode guard;
+        for (size_t i = 0; i < eval_seqs.size(); ++i)
+            model_bits_of(*m.model, eval_seqs[i], W, la.reference, eval_names[i], by_region ? regions[i].beg + 1 : 1,
+                          model_bits, model_bases, progress);
     }
     progress.finish();
 
     // The baseline: both-sided Markov models of every order up to the maximum, counted on the training regions
     // (default: the rest of the evaluated contigs); the best order on the evaluated regions is reported, which
     // favours the baseline.
-    std::vector<Region> holes = regions;
-    std::vector<Region> train;
-    if (!la.train_regions.empty()) {
-        LmArgs t;
-        if (access(la.train_regions.c_str(), R_OK) == 0) t.regions_bed = la.train_regions;
-        else t.regions = {la.train_regions};
-        train = lm_regions(t, ref, warn);
-    } else {
-        std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> by_contig;
-        for (const auto& r : regions) by_contig[r.contig].push_back({r.beg, r.end});
-        for (auto& [c, iv] : by_contig) {
-            std::sort(iv.begin(), iv.end());
-            int64_t at = 0;
-            for (const auto& [b, e] : iv) {
-                if (b > at) train.push_back({c, at, b, "", '+'});
-                at = std::max(at, e);
-            }
-            if (at < ref.length(c)) train.push_back({c, at, ref.length(c), "", '+'});
-        }
-    }
     std::vector<std::string> train_seqs;
-    for (const auto& r : train) train_seqs.push_back(ref.fetch(r.contig, r.beg, r.end));
+    std::string train_what;
+    if (!la.markov_train.empty()) {
+        FastaReader reader(la.markov_train);
+        FastaRecord rec;
+        while (reader.next(rec)) train_seqs.push_back(rec.seq);
+        train_what = "the records of " + la.markov_train;
+    } else if (!by_region) {
+        train_seqs = eval_seqs;
+        train_what = "the evaluated records themselves (in-sample, which favours the baseline)";
+    } else {
+        std::vector<Region> train;
+        if (!la.train_regions.empty()) {
+            LmArgs t;
+            if (access(la.train_regions.c_str(), R_OK) == 0) t.regions_bed = la.train_regions;
+            else t.regions = {la.train_regions};
+            train = lm_regions(t, *ref, warn);
+            train_what = la.train_regions;
+        } else {
+            std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> by_contig;
+            for (const auto& r : regions) by_contig[r.contig].push_back({r.beg, r.end});
+            for (auto& [c, iv] : by_contig) {
+                std::sort(iv.begin(), iv.end());
+                int64_t at = 0;
+                for (const auto& [b, e] : iv) {
+                    if (b > at) train.push_back({c, at, b, "", '+'});
+                    at = std::max(at, e);
+                }
+                if (at < ref->length(c)) train.push_back({c, at, ref->length(c), "", '+'});
+            }
+            train_what = "the rest of the evaluated contigs";
+        }
+        for (const auto& r : train) train_seqs.push_back(ref->fetch(r.contig, r.beg, r.end));
+    }
     BothSidedMarkov mk(la.markov_max_order);
     for (const auto& s : train_seqs) mk.add(s);
     std::vector<double> per_order;
@@ -524,16 +558,15 @@ int run_lm(const LmArgs& la, const Outputs& out, const cli::CommonOptions& commo
         per_order.push_back(n ? bits / n : std::nan(""));
         if (per_order[k] < per_order[best]) best = k;
     }
-    int64_t train_bases = 0;
-    train_bases = mk.bases_counted();
+    const int64_t train_bases = mk.bases_counted();
     std::vector<MethodRuns> methods = {{"janusdna", {{"bits_per_base", {model_bases ? model_bits / model_bases : std::nan("")}},
                                                      {"bases", {static_cast<double>(model_bases)}}}},
                                        {fmt::format("both-sided Markov k={}", best), {{"bits_per_base", {per_order[best]}}}},
                                        {"uniform", {{"bits_per_base", {2.0}}}}};
-    std::string table = fmt::format("# janusdna evaluate: language modelling; {} region(s), {} bases scored; model {} "
-                                    "(window {}, probabilities over A/C/G/T); Markov counted on {} bases of training "
-                                    "regions, order 0..{} chosen on the evaluated regions\n", regions.size(), model_bases,
-                                    m.path, W, train_bases, la.markov_max_order);
+    std::string table = fmt::format("# janusdna evaluate: language modelling; {} {}, {} bases scored; model {} (window {}, "
+                                    "probabilities over A/C/G/T); Markov counted on {} bases of {}, order 0..{} chosen on "
+                                    "the evaluated sequence\n", eval_seqs.size(), by_region ? "region(s)" : "record(s)",
+                                    model_bases, m.path, W, train_bases, train_what, la.markov_max_order);
     table += summary_table(methods, {"bits_per_base"});
     write_file(out.table, table);
     if (!out.json.empty()) {
@@ -579,10 +612,11 @@ int main_evaluate(int argc, char** argv) {
     app.add_option("--markov-order", va.markov_order, "order of the Markov baseline for variants")->group("Variant effect");
     app.add_option("--bootstrap", va.bootstrap, "bootstrap resamples for the intervals")->group("Variant effect");
     app.add_option("--seed", va.seed, "bootstrap seed")->group("Variant effect");
-    app.add_flag("--lm", lm, "language modelling: bits per base of -m on REGION... / -R BED of the FASTA given as DATA")->group("Language modelling");
+    app.add_flag("--lm", lm, "language modelling: bits per base of -m on -r REGION... / -R BED of the indexed FASTA given as DATA, or on every record of DATA")->group("Language modelling");
     app.add_option("-r,--region", la.regions, "region to evaluate (1-based, inclusive; repeatable)")->group("Language modelling");
     app.add_option("-R,--regions-file", la.regions_bed, "BED of regions to evaluate")->group("Language modelling");
     app.add_option("--train-regions", la.train_regions, "BED or REGION the Markov baseline is counted on [the rest of the evaluated contigs]")->group("Language modelling");
+    app.add_option("--markov-train", la.markov_train, "FASTA the Markov baseline is counted on (records mode) [the evaluated records]")->group("Language modelling");
     app.add_option("--window", la.window, "model window [the model's training length]")->group("Language modelling");
     app.add_option("--markov-max-order", la.markov_max_order, "largest Markov order tried (0..6)")->group("Language modelling");
     cli::add_common_options(app, common);

@@ -66,6 +66,11 @@ cp $DATA/train/chr20-40k.fa $DATA/train/chr20-40k.fa.fai .
 run ev_lm 0 "$BIN" evaluate -@ 1 --lm chr20-40k.fa -r 20:30,001-31,000 --tsv lm.tsv --json lm.json
 close finetune_lm.tsv lm.tsv
 grep -q "^uniform	1	bits_per_base	2.000000" lm.tsv && ok || bad "uniform row"
+# Records mode: the same bases as a FASTA record give the model the same bits (the baseline is then in-sample).
+samtools faidx chr20-40k.fa 20:30001-31000 > rec.fa
+run ev_lm_rec 0 "$BIN" evaluate -@ 1 --lm rec.fa --tsv lmrec.tsv
+[ "$(grep '^janusdna	1	bits' lm.tsv)" = "$(grep '^janusdna	1	bits' lmrec.tsv)" ] && ok || bad "records mode differs from regions mode"
+grep -q "1 record(s), 1000 bases scored.*in-sample" ev_lm_rec.out && ok || bad "records-mode header: $(head -1 ev_lm_rec.out)"
 
 # --- bad input: one line naming the file (and line), non-zero exit, nothing left behind --------------------------
 printf 'seq,label\nACGT,0\n' > nocol.csv
