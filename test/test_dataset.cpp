@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tempdir.h"
 #include "janusdna/dataset.h"
 #include "janusdna/error.h"
 #include "janusdna/tokenizer.h"
@@ -22,25 +23,7 @@ namespace {
 
 const std::string kEval = std::string(JANUSDNA_TEST_DATA) + "/eval";
 
-// A temporary directory removed with everything in it at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char pattern[] = "/tmp/janusdna-test-dataset-XXXXXX";
-        REQUIRE(mkdtemp(pattern) != nullptr);
-        path = pattern;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    // Writes bytes to NAME (creating the folders above it) and returns its path.
-    std::string write(const std::string& name, const std::string& bytes) const {
-        const std::string file = path + "/" + name;
-        std::filesystem::create_directories(std::filesystem::path(file).parent_path());
-        std::ofstream out(file, std::ios::binary);
-        out << bytes;
-        REQUIRE(out.good());
-        return file;
-    }
-};
+using test::TempDir;
 
 // The message of the Error that f throws, or "(no error)".
 std::string error_of(const std::function<void()>& f) {

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "helpers.h"
+#include "tempdir.h"
 #include "janusdna/embed.h"
 #include "janusdna/embed_writers.h"
 #include "janusdna/error.h"
@@ -23,16 +24,6 @@ using namespace janusdna;
 
 namespace {
 
-struct EmbedTempDir {
-    std::string path;
-    EmbedTempDir() {
-        char pattern[] = "/tmp/janusdna-test-embed-XXXXXX";
-        REQUIRE(mkdtemp(pattern) != nullptr);
-        path = pattern;
-    }
-    ~EmbedTempDir() { std::filesystem::remove_all(path); }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-};
 
 // Collects everything in memory.
 struct MemorySink : EmbedSink {
@@ -260,7 +251,7 @@ TEST_CASE("embed: option and input errors") {
 }
 
 TEST_CASE("npy: writer and reader round-trip (f32, f16, uint8 vector)") {
-    EmbedTempDir tmp;
+    test::TempDir tmp;
     std::vector<float> v = {0.f, 1.5f, -2.25f, 3.f, 1e-3f, 65504.f};
     {
         NpyWriter w(tmp.file("a.npy"), NpyType::F32, 3);
@@ -305,7 +296,7 @@ TEST_CASE("embed writers: NPY rows align with BED rows; safetensors round-trip")
     LoadedModel& m = fixture_model();
     const int64_t H = m.config.hidden_size;
     Reference ref = Reference::open(test::data("io/ref.fa"));
-    EmbedTempDir tmp;
+    test::TempDir tmp;
     std::vector<Region> regions = {{"20", 0, 100, "a", '+'}, {"20", 100, 250, "promoter", '-'}, {"MT", 10, 20, "mt", '+'}};
     EmbedOptions opt;
     opt.window = 64;

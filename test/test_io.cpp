@@ -16,6 +16,7 @@
 
 #include <htslib/hts_log.h>
 
+#include "tempdir.h"
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
 #include "janusdna/regions.h"
@@ -28,17 +29,7 @@ namespace {
 
 const std::string kData = std::string(JANUSDNA_TEST_DATA) + "/io";
 
-// A temporary directory removed with everything in it at the end of the test.
-struct TempDir {
-    std::string path;
-    TempDir() {
-        char pattern[] = "/tmp/janusdna-test-io-XXXXXX";
-        REQUIRE(mkdtemp(pattern) != nullptr);
-        path = pattern;
-    }
-    ~TempDir() { std::filesystem::remove_all(path); }
-    std::string file(const std::string& name) const { return path + "/" + name; }
-};
+using test::TempDir;
 
 void write_file(const std::string& path, const std::string& bytes) {
     std::ofstream out(path, std::ios::binary);

@@ -4,6 +4,7 @@
 #include "janusdna/error.h"
 #include "janusdna/metrics.h"
 #include "janusdna/safetensors.h"
+#include "janusdna/splitmix.h"
 #include "janusdna/tokenizer.h"
 
 #include <chrono>
@@ -15,13 +16,6 @@
 namespace janusdna {
 
 namespace {
-
-uint64_t splitmix64(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 // The order of epoch `epoch`: a Fisher-Yates shuffle driven by splitmix64, identical on every platform.
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch) {

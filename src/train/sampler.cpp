@@ -1,6 +1,7 @@
 // Deterministic training windows from a reference genome.
 #include "janusdna/error.h"
 #include "janusdna/tokenizer.h"
+#include "janusdna/splitmix.h"
 #include "janusdna/train.h"
 
 #include <algorithm>
@@ -9,14 +10,6 @@
 namespace janusdna {
 
 namespace {
-
-// SplitMix64: a counter-based generator, so any window can be drawn without replaying earlier ones.
-uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
 
 double n_fraction(const std::vector<uint8_t>& scored) {
     int64_t n = 0;
@@ -66,14 +59,14 @@ WindowSampler::WindowSampler(const Reference& ref, std::vector<Interval> interva
 
 std::vector<int64_t> WindowSampler::sample(int64_t step, int64_t index) const {
     for (uint64_t attempt = 0; attempt < 1000; ++attempt) {
-        const uint64_t r = mix(mix(mix(seed_ ^ 0x6a09e667f3bcc908ULL) ^ static_cast<uint64_t>(step)) ^
+        const uint64_t r = splitmix64(splitmix64(splitmix64(seed_ ^ 0x6a09e667f3bcc908ULL) ^ static_cast<uint64_t>(step)) ^
                                (static_cast<uint64_t>(index) << 20) ^ attempt);
         const int64_t pick = static_cast<int64_t>(r % static_cast<uint64_t>(cumulative_.back()));
         const size_t i = std::upper_bound(cumulative_.begin(), cumulative_.end(), pick) - cumulative_.begin();
         const int64_t offset = pick - (i == 0 ? 0 : cumulative_[i - 1]);
         const Interval& iv = intervals_[i];
         std::string seq = ref_.fetch(iv.contig, iv.beg + offset, iv.beg + offset + seq_len_);
-        if (rc_aug_ && (mix(r) & 1)) seq = reverse_complement(seq);
+        if (rc_aug_ && (splitmix64(r) & 1)) seq = reverse_complement(seq);
         Tokens t = tokenize(seq, ref_.path(), iv.contig, iv.beg + offset + 1);
         if (n_fraction(t.scored) <= max_n_fraction_) return t.ids;
     }
