@@ -146,13 +146,18 @@ int main_score_variants(int argc, char** argv) {
         if (bcf_hdr_sync(hdr) < 0) throw Error("cannot update the VCF header");
 
         std::unique_ptr<VcfOutput> out;  // opened after the first chunk: htslib may add contigs undeclared in the header
+        int header_contigs = 0;          // contigs in the header when it was written
+        int64_t read = 0;                // records read so far
         Summary sum;
         cli::Progress progress("score-variants", "records", 0, common.progress);
         std::vector<bcf1_t*> recs;
         std::vector<VariantInput> vin;
         std::vector<float> llr, pll;
         auto flush = [&] {
-            if (!out) out = std::make_unique<VcfOutput>(out_path, type, hdr, write_index);
+            if (!out) {
+                out = std::make_unique<VcfOutput>(out_path, type, hdr, write_index);
+                header_contigs = hdr->n[BCF_DT_CTG];
+            }
             std::vector<VariantScore> scores = scorer.score(vin);
             for (size_t i = 0; i < recs.size(); ++i) {
                 bcf1_t* rec = recs[i];
@@ -200,6 +205,17 @@ int main_score_variants(int argc, char** argv) {
             while (true) {
                 bcf1_t* rec = bcf_init();
                 if (!in.next(rec)) { bcf_destroy(rec); break; }
+                ++read;
+                // A contig the header does not declare, first met after the header was written: a BCF would refer to
+                // a contig its header lacks. Refuse rather than write a broken file.
+                if (out && hdr->n[BCF_DT_CTG] != header_contigs && (type == VcfOutType::Bcf || type == VcfOutType::BcfRaw)) {
+                    const std::string name = bcf_hdr_id2name(hdr, rec->rid);
+                    bcf_destroy(rec);
+                    throw Error(fmt::format("{}: record {}: contig \"{}\" is not declared in the header and first appears "
+                                            "after the header was written (after the first chunk of {} records); BCF output needs every contig "
+                                            "declared: add ##contig=<ID={}> (bcftools reheader) or write VCF", in_path,
+                                            read, name, chunk, name));
+                }
                 VariantInput v;
                 v.contig = cli::rename_contig(bcf_hdr_id2name(hdr, rec->rid), chr_prefix);
                 v.pos0 = rec->pos;

@@ -84,6 +84,8 @@ bool VcfReader::next(bcf1_t* rec) {
             throw Error(fmt::format("{}: truncated or corrupt compressed file", display_));
         return false;
     }
+    // A contig the header does not declare: htslib has added it to the header; accept the record as bcftools does.
+    if (ret == 0 && rec->errcode == BCF_ERR_CTG_UNDEF) rec->errcode = 0;
     if (ret < 0 || rec->errcode) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));
     ++records_;
     if (bcf_unpack(rec, BCF_UN_STR) < 0) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));

@@ -96,4 +96,14 @@ run idxstdout 1 SV -W -Oz "$V/clinvar.vcf";      one_error idxstdout "write-inde
 run badtype 1 SV -O x "$V/clinvar.vcf"
 run chr 0 SV --chr-prefix add "$V/clinvar.vcf";  grep -q 'contig "chr20" not in' chr.err && ok || bad "--chr-prefix add"
 
+# Contigs the header does not declare are accepted (as bcftools does); a BCF whose header was already written when
+# such a contig first appears is refused rather than written broken.
+grep -v '^##contig' "$V/samples.vcf" > nocontig.vcf
+run nocontig 0 SV --chunk 5 -Oz -o nocontig.vcf.gz nocontig.vcf
+[ "$(bcftools view -H nocontig.vcf.gz | wc -l)" = "$(grep -vc '^#' nocontig.vcf)" ] && ok || bad "undeclared contigs lost records"
+run nocontig_bcf 1 SV --chunk 5 -Ob -o nocontig.bcf nocontig.vcf
+one_error nocontig_bcf 'contig "chrX" is not declared in the header'; no_file nocontig.bcf
+run nocontig_bcf1 0 SV -Ob -o nocontig1.bcf nocontig.vcf
+[ "$(bcftools view -H nocontig1.bcf | wc -l)" = "$(grep -vc '^#' nocontig.vcf)" ] && ok || bad "BCF with contigs added in the first chunk"
+
 finish cli-score-variants
