@@ -181,7 +181,10 @@ int run_classification(const std::vector<std::string>& models, cli::DatasetArgs 
         classes = lc.info.classes;
         Dataset d = cli::load_split(a, classes, cli::warner(cmd, common));
         if (d.test.empty()) throw Error(fmt::format("{}: no test split (give --test FILE)", a.data));
-        test_description = fmt::format("{}; test n={}", d.description, d.test.size());
+        const std::string described = fmt::format("{}; test n={}", d.description, d.test.size());
+        if (i == 0) test_description = described;
+        else if (described != test_description && test_description.find("per run") == std::string::npos)
+            test_description += "; the runs' validation splits differ (per run in --json)";
         const nlohmann::json fo = lc.info.protocol.value("options", nlohmann::json::object());
         const std::string protocol = std::string(fo.value("freeze_backbone", false) ? "linear probe" : "fine-tuned") +
                                      (lc.info.rc ? ", w/ rc" : "");
