@@ -53,6 +53,9 @@ grep -q "^janusdna (linear probe) " eval_probe.out && ok || bad "linear probe no
 run gb_dir 0 "$BIN" finetune "${F[@]}" --epochs 1 --valid-fraction 0.34 -o G.safetensors $E/gb-seq
 run bed 0 "$BIN" finetune "${F[@]}" --epochs 1 --folds 2 --fold 2 -f $E/ref.fa -o BED.safetensors $E/regions.bed
 grep -q "validation = fold 2 of 2" bed.err && ok || bad "folds not reported: $(cat bed.err)"
+# evaluate rebuilds the fold from the model's metadata; --test (and -f) come from the command line.
+run ev_bed 0 "$BIN" evaluate -@ 1 -m BED.safetensors --test $E/regions.bed -f $E/ref.fa
+grep -q "validation = fold 2 of 2.*test n=4" ev_bed.out && ok || bad "evaluate did not rebuild the fold: $(head -1 ev_bed.out)"
 
 # --- zero-shot variant effect and language modelling ------------------------------------------------------------
 V=$DATA/variants
@@ -62,6 +65,10 @@ close finetune_variants.tsv var.tsv
 grep -q "27 positive, 21 negative" ev_var.out && ok || bad "variant counts: $(head -2 ev_var.out)"
 run ev_var_id 0 "$BIN" evaluate --variants scored.vcf.gz --label-id '^Pathogenic' -f $V/ref.fa --bootstrap 200 --tsv var_id.tsv
 cmp -s var.tsv var_id.tsv && ok || bad "--label-id and --label-info disagree on the same labels"
+# A measured numeric effect (here the integer INFO/DP of samples.vcf): Spearman correlation, next to the baseline's.
+run sv2 0 "$BIN" score-variants -@ 1 -f $V/ref.fa -o samples.scored.vcf $V/samples.vcf
+run ev_eff 0 "$BIN" evaluate --variants samples.scored.vcf --effect-info DP -f $V/ref.fa --tsv eff.tsv
+[ "$(grep -c '	1	spearman	-\?[0-9]' eff.tsv)" = 2 ] && ok || bad "no Spearman rows: $(cat eff.tsv)"
 cp $DATA/train/chr20-40k.fa $DATA/train/chr20-40k.fa.fai .
 run ev_lm 0 "$BIN" evaluate -@ 1 --lm chr20-40k.fa -r 20:30,001-31,000 --tsv lm.tsv --json lm.json
 close finetune_lm.tsv lm.tsv
