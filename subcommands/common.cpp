@@ -31,8 +31,18 @@ void apply_common_options(const CommonOptions& o) {
     if (o.verbosity >= 2) hts_set_log_level(HTS_LOG_WARNING);
 }
 
+namespace {
+// Records every option's current value as the default shown by --help (options are declared before parse, so
+// option_defaults() would come too late); option groups are sub-apps and are walked too. Flags show none.
+void capture_defaults(CLI::App& app) {
+    for (CLI::Option* opt : app.get_options())
+        if (opt->get_type_size() != 0 && !opt->get_positional()) opt->capture_default_str();
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) capture_defaults(*sub);
+}
+} // namespace
+
 int parse(CLI::App& app, int argc, char** argv) {
-    app.option_defaults()->always_capture_default();
+    capture_defaults(app);
     if (argc <= 1) {
         std::fputs(app.help().c_str(), stderr);
         return 1;

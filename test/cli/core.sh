@@ -7,6 +7,7 @@ run noargs 1 "$BIN";                       grep -q "predict" noargs.err && ok ||
 run version 0 "$BIN" --version;            grep -q "LibTorch" version.out && grep -q "htslib" version.out && grep -q "BLAS" version.out && ok || bad "--version incomplete"
 run help 0 "$BIN" help predict;            grep -q -- "--model" help.out && ok || bad "help predict"
 run helpflag 0 "$BIN" predict --help;      cmp -s help.out helpflag.out && ok || bad "help CMD differs from CMD --help"
+run helpdef 0 "$BIN" pretrain --help;      grep -q -- "--steps INT=1000" helpdef.out && ok || bad "--help shows no defaults"
 run usage 1 "$BIN" predict;                grep -q "Usage" usage.err && ok || bad "predict without input prints no usage"
 run unknown 1 "$BIN" frobnicate
 
