@@ -7,6 +7,8 @@
 #include <string>
 #include <vector>
 
+#include <torch/nn/functional/loss.h>
+
 #include "helpers.h"
 #include "janusdna/classifier.h"
 #include "janusdna/error.h"
@@ -119,6 +121,29 @@ TEST_CASE("fine-tuning learns a planted signal; the linear probe leaves the back
         bool unchanged = true;
         for (size_t i = 0; i < after.size(); ++i) unchanged = unchanged && torch::equal(before[i], after[i]);
         CHECK(unchanged == freeze);
+    }
+}
+
+TEST_CASE("linear probe: validation on cached pooled features equals a full predict_proba pass") {
+    std::vector<std::string> tr, va;
+    std::vector<int> ytr, yva;
+    planted(24, 20, 7, tr, ytr);
+    planted(10, 20, 8, va, yva);
+    for (bool rc : {false, true}) {
+        CAPTURE(rc);
+        SequenceClassifier clf = tiny_classifier();
+        FinetuneOptions o;
+        o.length = 24;
+        o.batch = 8;
+        o.epochs = 2;
+        o.freeze_backbone = true;
+        o.rc = rc;
+        Finetuner ft(clf, o, tr, ytr, va, yva, 2);
+        while (!ft.done()) ft.run_epoch();
+        torch::Tensor p = predict_proba(*clf, va, 24, rc, 3);                                  // [10, 2]
+        std::vector<int64_t> y(yva.begin(), yva.end());
+        const double loss = torch::nn::functional::nll_loss(p.clamp_min(1e-12).log(), torch::tensor(y)).item<double>();
+        CHECK(ft.history().back()["valid_loss"].get<double>() == doctest::Approx(loss).epsilon(1e-5));
     }
 }
 

@@ -96,6 +96,7 @@ private:
     int n_classes_;
     std::unique_ptr<AdamW> adam_;
     torch::Tensor train_fwd_, train_rc_;      // frozen backbone: pooled features [N, H] of each strand
+    torch::Tensor valid_fwd_, valid_rc_;
     int64_t step_ = 0, epoch_ = 0, batch_in_epoch_ = 0, stale_epochs_ = 0, best_epoch_ = 0;
     double best_metric_ = -1e300, loss_sum_ = 0, aux_sum_ = 0;
     std::vector<torch::Tensor> best_;         // copies of the parameters at the best epoch

@@ -131,17 +131,21 @@ Finetuner::Finetuner(SequenceClassifier clf, FinetuneOptions o, std::vector<std:
 void Finetuner::precompute_features() {
     clf_->backbone->eval();
     c10::InferenceMode guard;
-    auto features = [&](bool rc) {
+    auto features = [&](const std::vector<std::string>& seqs, bool rc) {
         std::vector<torch::Tensor> parts;
-        for (size_t first = 0; first < train_seqs_.size(); first += static_cast<size_t>(o_.batch)) {
-            const size_t n = std::min<size_t>(o_.batch, train_seqs_.size() - first);
-            std::vector<std::string> chunk(train_seqs_.begin() + first, train_seqs_.begin() + first + n);
+        for (size_t first = 0; first < seqs.size(); first += static_cast<size_t>(o_.batch)) {
+            const size_t n = std::min<size_t>(o_.batch, seqs.size() - first);
+            std::vector<std::string> chunk(seqs.begin() + first, seqs.begin() + first + n);
             parts.push_back(clf_->pool(encode_sequences(chunk, o_.length, rc)));                // [n, H]
         }
-        return torch::cat(parts).clone();                                                      // [N, H]
+        return parts.empty() ? torch::Tensor() : torch::cat(parts).clone();                  // [N, H]
     };
-    train_fwd_ = features(false);
-    if (o_.rc) train_rc_ = features(true);
+    train_fwd_ = features(train_seqs_, false);
+    valid_fwd_ = features(valid_seqs_, false);
+    if (o_.rc) {
+        train_rc_ = features(train_seqs_, true);
+        valid_rc_ = features(valid_seqs_, true);
+    }
 }
 
 int64_t Finetuner::steps_per_epoch() const {
@@ -248,7 +252,15 @@ EpochStats Finetuner::run_epoch(const std::function<bool()>& on_step) {
 }
 
 std::pair<double, double> Finetuner::validate() {
-    torch::Tensor p = predict_proba(*clf_, valid_seqs_, o_.length, o_.rc, o_.batch);          // [N, C]
+    torch::Tensor p;                                                                           // [N, C]
+    if (o_.freeze_backbone) {  // the backbone is fixed: its pooled features were computed once
+        torch::NoGradGuard no_grad;
+        torch::Tensor logits = clf_->classify(valid_fwd_);
+        if (o_.rc) logits = 0.5 * (logits + clf_->classify(valid_rc_));
+        p = torch::softmax(logits, 1);
+    } else {
+        p = predict_proba(*clf_, valid_seqs_, o_.length, o_.rc, o_.batch);
+    }
     std::vector<int64_t> y(valid_labels_.begin(), valid_labels_.end());
     const double loss = torch::nn::functional::nll_loss(p.clamp_min(1e-12).log(), torch::tensor(y)).item<double>();
     clf_->train();
