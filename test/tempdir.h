@@ -1,12 +1,16 @@
-// A temporary directory for unit tests, removed with everything in it when it goes out of scope.
+// Torch-free helpers for unit tests: a temporary directory removed with everything in it when it goes out of
+// scope, and the message of the Error a call throws.
 #pragma once
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
 #include <filesystem>
+#include <functional>
 #include <fstream>
 #include <string>
 #include <vector>
+
+#include "janusdna/error.h"
 
 namespace test {
 
@@ -36,5 +40,15 @@ struct TempDir {
         return f;
     }
 };
+
+// The message of the janusdna::Error that f throws, or "(no error)".
+inline std::string error_of(const std::function<void()>& f) {
+    try {
+        f();
+    } catch (const janusdna::Error& e) {
+        return e.what();
+    }
+    return "(no error)";
+}
 
 } // namespace test

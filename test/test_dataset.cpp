@@ -25,15 +25,7 @@ const std::string kEval = std::string(JANUSDNA_TEST_DATA) + "/eval";
 
 using test::TempDir;
 
-// The message of the Error that f throws, or "(no error)".
-std::string error_of(const std::function<void()>& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.what();
-    }
-    return "(no error)";
-}
+using test::error_of;
 
 // The message of reading one file with read_labelled.
 std::string read_error(const std::string& path, const DatasetOptions& options = {}) {
