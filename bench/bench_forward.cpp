@@ -15,11 +15,13 @@ int main(int argc, char** argv) {
     int threads = 2, reps = 3;
     int64_t batch = 0; // 0: as many windows as make ~8k bases
     bool quick = false;
+    int64_t only_hidden = 0;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
         else if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--quick")) quick = true;
+        else if (!std::strcmp(argv[i], "--hidden") && i + 1 < argc) only_hidden = std::atoll(argv[++i]);
         else { fmt::print(stderr, "usage: bench_forward [--threads N] [--batch B] [--reps R] [--quick]\n"); return 1; }
     }
     set_compute_threads(threads);
@@ -33,6 +35,7 @@ int main(int argc, char** argv) {
     const int64_t sizes[] = {32, 72, 144};
     const int64_t windows[] = {1024, 8192};
     for (int64_t H : sizes) {
+        if (only_hidden && H != only_hidden) continue;
         ModelConfig c = ModelConfig::preset(H == 144 ? "144-nomidattn" : std::to_string(H) + "-midattn");
         torch::manual_seed(1);
         JanusModel m(c);

@@ -37,4 +37,13 @@ void causal_conv1d_silu_fwd_ref(const ConvParams<T>& p, T* out, int64_t b, int64
 template <typename T>
 void causal_conv1d_silu_bwd_ref(const ConvParams<T>& p, const ConvGrads<T>& g);
 
+// AVX2 + FMA versions (causal_conv1d_avx2.cpp), float32 only, same arguments and contracts as the references above
+// (any K >= 1, null bias, null grad outputs). Polynomial exp and float K-tap sums (grad_weight and grad_bias are
+// summed in double across chunks of time), so they match the references to ~1e-6 of each output's scale: its largest
+// |value| for out and grad_x, and for grad_weight and grad_bias the largest sum over (b, t) of |term| (their sums can
+// cancel). Test with 1e-5 of that scale. Call only when causal_conv1d_avx2_supported() is true.
+void causal_conv1d_silu_fwd_avx2(const ConvParams<float>& p, float* out, int64_t b, int64_t d_begin, int64_t d_end);
+void causal_conv1d_silu_bwd_avx2(const ConvParams<float>& p, const ConvGrads<float>& g);
+bool causal_conv1d_avx2_supported(); // the running CPU has AVX2 and FMA
+
 } // namespace janusdna::kernels

@@ -1,17 +1,24 @@
-// AVX2 + FMA masked attention forward (float32); semantics in janus_attention.h, ground truth in
+// AVX2 + FMA masked attention, forward and backward (float32); semantics in janus_attention.h, ground truth in
 // janus_attention_ref.cpp.
 //
-// Flash-attention form: query rows go in blocks of kRows, keys in tiles of kKeys. Each key tile is packed once per
-// row block as K^T and V^T ([d][kKeys], keys along the vector lanes), then every row of the block takes it in
-// with an online softmax: scores for 8 keys per vector (d FMAs with q broadcast), the row's running max updated
-// once per tile (rescaling the accumulators only when it grows), exp by polynomial, and acc[c] += p * V^T[c]
-// with lane-wise partial sums reduced once per row at the end. Only tiles that the row block's allowed key ranges
-// touch are visited (the Janus mask excludes about half of all (row, key) pairs), and per row only the allowed
-// part of a tile is computed; lanes outside it are masked to -inf. Memory: the row block's state and two packed
-// tiles, independent of T.
+// Flash-attention form, written as small GEMMs. Query rows go in blocks of kRows, keys in tiles of kKeys. For a
+// (row block, key tile) pair the kernel computes the score tile S = (scale Q) K^T with a register-blocked GEMM
+// micro-kernel (keys along the vector lanes), masks it (only tiles that straddle a mask boundary pay for that),
+// turns it into probabilities with an online softmax (running max per row; the accumulators are rescaled only when
+// the max grows), and adds P V into the row block's output with the same micro-kernel (head dims along the
+// lanes). Head dims are padded to a multiple of 8 with zeros in the packed copies. Tiles that the Janus mask
+// excludes for the whole row block are never visited (about half of all (row, key) pairs), so the work is that of
+// the allowed pairs plus the boundary tiles. The score tile, the packed K^T/V tiles and the row block's state stay
+// in L1/L2; memory is O(rows + keys) per call, never T x T.
+//
+// The backward (per batch item and head) goes key tile by key tile and, inside, over the row blocks that see the
+// tile: it recomputes P from the stored per-row log-sum-exp, then dP = dO V^T, dS = P (dP - Di) with
+// Di = dO . O, and accumulates dV^T += dO^T P and dK^T += (scale Q)^T dS in the tile's buffers and dQ += dS K in
+// a [T, d] buffer: five GEMMs per pair on the same micro-kernel. Memory O(T d) per call.
 #include "janus_attention.h"
 #include "simd_avx2.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -22,10 +29,12 @@ namespace {
 
 using namespace avx2;
 
-constexpr int64_t kRows = 64;  // query rows per block: their state (d + 1 vectors each) stays in L1/L2
-constexpr int64_t kKeys = 128; // keys per tile: K^T and V^T tiles (2 * d * 128 floats) stay in L1
+constexpr int64_t kRows = 64; // query rows per block
+constexpr int64_t kKeys = 64; // keys per tile (a multiple of 16)
+constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
-// A float buffer aligned to 32 bytes (std::vector<__m256> would not be: GCC drops the alignment attribute).
+// A zero-filled float buffer aligned to 32 bytes (std::vector<__m256> would not be: GCC drops the alignment
+// attribute in template arguments).
 struct AlignedFloats {
     std::vector<float> storage;
     float* data = nullptr;
@@ -34,254 +43,294 @@ struct AlignedFloats {
     }
 };
 
-// Running state of one query row: max m, lane-wise sum l and lane-wise accumulators acc[d] (all over keys).
-struct RowState {
-    float m;
-    __m256* l;   // [1]
-    __m256* acc; // [d]
+// C[MR x 8 NV] (+)= A(m, k) B[k, :] over k < K, with A(m, k) = A[m * ars + k * acs] broadcast and B rows of
+// 8 NV floats at stride ldb: the register block of the GEMM micro-kernel (MR * NV accumulators).
+template <int MR, int NV>
+__attribute__((always_inline)) JANUSDNA_AVX2 inline void micro_tile(int64_t K, const float* A, int64_t ars, int64_t acs, const float* B, int64_t ldb,
+                                     float* C, int64_t ldc, bool accumulate) {
+    // The unroll pragmas let GCC keep acc in registers at -O2 (without them the arrays live on the stack).
+    __m256 acc[MR][NV];
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v)
+            acc[r][v] = accumulate ? _mm256_loadu_ps(C + r * ldc + 8 * v) : _mm256_setzero_ps();
+    for (int64_t k = 0; k < K; ++k) {
+        __m256 b[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) b[v] = _mm256_loadu_ps(B + k * ldb + 8 * v);
+#pragma GCC unroll 8
+        for (int r = 0; r < MR; ++r) {
+            const __m256 a = _mm256_broadcast_ss(A + r * ars + k * acs);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm256_fmadd_ps(a, b[v], acc[r][v]);
+        }
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < MR; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; ++v) _mm256_storeu_ps(C + r * ldc + 8 * v, acc[r][v]);
+}
+
+// C[M x N] (+)= A B with A(m, k) = A[m * ars + k * acs], B [K x N] at row stride ldb, C at row stride ldc;
+// N a multiple of 8. accumulate = false overwrites C.
+JANUSDNA_AVX2 void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B,
+                        int64_t ldb, float* C, int64_t ldc, bool accumulate) {
+    int64_t n = 0;
+    for (; n + 16 <= N; n += 16) {
+        int64_t m = 0;
+        for (; m + 4 <= M; m += 4) micro_tile<4, 2>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+        for (; m < M; ++m) micro_tile<1, 2>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+    }
+    for (; n < N; n += 8) {
+        int64_t m = 0;
+        for (; m + 8 <= M; m += 8) micro_tile<8, 1>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+        for (; m < M; ++m) micro_tile<1, 1>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+    }
+}
+
+// The key ranges of the rows of one block, and per range index the hull over the block's rows.
+struct RowBlock {
+    int64_t i0 = 0, rows = 0;
+    KeyRange ranges[kRows][2];
+    KeyRange hull[2];
+    void set(AttentionMask mask, int64_t T, int64_t first, int64_t n) {
+        i0 = first, rows = n;
+        hull[0] = hull[1] = {T, 0};
+        for (int64_t r = 0; r < rows; ++r) {
+            attention_key_ranges(mask, T, i0 + r, ranges[r]);
+            for (int x = 0; x < 2; ++x)
+                if (ranges[r][x].begin < ranges[r][x].end)
+                    hull[x] = {std::min(hull[x].begin, ranges[r][x].begin), std::max(hull[x].end, ranges[r][x].end)};
+        }
+    }
+    // Key tiles [k0, k0 + kKeys) any row of the block may see, as two index ranges [lo[x], hi[x]) without repeats.
+    void tiles(int64_t lo[2], int64_t hi[2]) const {
+        for (int x = 0; x < 2; ++x) {
+            lo[x] = hull[x].begin < hull[x].end ? hull[x].begin / kKeys : 0;
+            hi[x] = hull[x].begin < hull[x].end ? (hull[x].end - 1) / kKeys + 1 : 0;
+        }
+        if (lo[1] < hi[0]) lo[1] = std::min(hi[1], hi[0]); // overlapping hulls: skip repeated tiles
+    }
+    bool sees(int64_t k0, int64_t k1) const {
+        return (hull[0].begin < k1 && k0 < hull[0].end) || (hull[1].begin < k1 && k0 < hull[1].end);
+    }
 };
 
-// Lanes j0 .. j0+7 that fall inside [r.begin, r.end), as an all-ones mask.
-JANUSDNA_AVX2 inline __m256 lanes_in(int64_t j0, const KeyRange& r) {
-    const __m256i j = _mm256_add_epi32(_mm256_set1_epi32(int(j0)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    const __m256i ge = _mm256_cmpgt_epi32(j, _mm256_set1_epi32(int(r.begin) - 1));
-    const __m256i lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(int(r.end)), j);
-    return _mm256_castsi256_ps(_mm256_and_si256(ge, lt));
+// Masks the score tile S [rows x kKeys] of keys [k0, k0 + kKeys) (keys >= k1 are past the end): every entry the
+// mask disallows becomes -inf. active[r] says whether row r has any allowed key in the tile.
+JANUSDNA_AVX2 void mask_tile(const RowBlock& blk, int64_t k0, int64_t k1, float* S, bool* active) {
+    for (int64_t r = 0; r < blk.rows; ++r) {
+        KeyRange clip[2];
+        int64_t covered = 0;
+        for (int y = 0; y < 2; ++y) {
+            clip[y] = {std::max(k0, blk.ranges[r][y].begin) - k0, std::min(k1, blk.ranges[r][y].end) - k0};
+            if (clip[y].end < clip[y].begin) clip[y].end = clip[y].begin;
+            covered += clip[y].end - clip[y].begin;
+        }
+        active[r] = covered > 0;
+        if (covered == kKeys) continue; // the whole tile is allowed (the ranges are disjoint)
+        float* s = S + r * kKeys;
+        // Allowed: the non-empty clipped ranges, in increasing order; everything else gets -inf.
+        KeyRange keep[2];
+        int n = 0;
+        for (int y = 0; y < 2; ++y)
+            if (clip[y].begin < clip[y].end) keep[n++] = clip[y];
+        if (n == 2 && keep[1].begin < keep[0].begin) std::swap(keep[0], keep[1]);
+        int64_t j = 0;
+        for (int y = 0; y < n; ++y) {
+            for (; j < keep[y].begin; ++j) s[j] = kNegInf;
+            j = std::max(j, keep[y].end);
+        }
+        for (; j < kKeys; ++j) s[j] = kNegInf;
+    }
 }
 
-// One row against one packed key tile [k0, k0 + kKeys): the allowed keys of the row inside the tile are the
-// ranges r[0], r[1] (already clipped to the tile, either may be empty; hull [lo, hi)). DH > 0 fixes d at compile
-// time so q and the accumulators live in registers; DH = 0 takes any d.
-template <int DH>
-JANUSDNA_AVX2 void row_tile(const float* q_scaled, int64_t d_rt, const float* Kt, const float* Vt, int64_t k0,
-                            const KeyRange r[2], int64_t lo, int64_t hi, RowState& st) {
-    const int64_t d = DH > 0 ? DH : d_rt;
-    constexpr int kMaxD = DH > 0 ? DH : 1;
-    __m256 qv_fixed[kMaxD], acc_fixed[kMaxD];
-    __m256* acc = DH > 0 ? acc_fixed : st.acc;
-    if (DH > 0)
-        for (int c = 0; c < DH; ++c) qv_fixed[c] = set1(q_scaled[c]), acc_fixed[c] = st.acc[c];
-
-    // Scores of the vectors of 8 keys covering [lo, hi), starting at an 8-aligned offset inside the tile.
-    __m256 s[kKeys / 8];
-    const int64_t v0 = (lo - k0) / 8, v1 = (hi - k0 + 7) / 8;
-    __m256 mx = set1(-std::numeric_limits<float>::infinity());
-    for (int64_t vi = v0; vi < v1; ++vi) {
-        const int64_t off = vi * 8, j0 = k0 + off;
-        __m256 x = _mm256_setzero_ps();
-        for (int64_t c = 0; c < d; ++c)
-            x = _mm256_fmadd_ps(DH > 0 ? qv_fixed[c] : set1(q_scaled[c]), _mm256_load_ps(Kt + c * kKeys + off), x);
-        const bool inside = (j0 >= r[0].begin && j0 + 8 <= r[0].end) || (j0 >= r[1].begin && j0 + 8 <= r[1].end);
-        if (!inside) // boundary vector: keys outside the allowed ranges get -inf, i.e. probability 0
-            x = _mm256_blendv_ps(set1(-std::numeric_limits<float>::infinity()), x,
-                                 _mm256_or_ps(lanes_in(j0, r[0]), lanes_in(j0, r[1])));
-        s[vi] = x;
-        mx = _mm256_max_ps(mx, x);
+// Packs rows [r0, r0 + n) of a [T, h, d] head slice (row stride hd) as [n, dp] (times `mul`, zero padded).
+void pack_rows(const float* x, int64_t hd, int64_t d, int64_t dp, int64_t r0, int64_t n, int64_t valid_end,
+               float mul, float* out) {
+    for (int64_t r = 0; r < n; ++r) {
+        float* o = out + r * dp;
+        const int64_t i = r0 + r;
+        for (int64_t c = 0; c < dp; ++c) o[c] = (i < valid_end && c < d) ? mul * x[i * hd + c] : 0.0f;
     }
-    // Online softmax: rescale what was summed so far only when the running max grows.
-    const float m_tile = hmax(mx);
-    if (m_tile > st.m) {
-        const __m256 alpha = set1(std::exp(st.m - m_tile)); // exp(-inf) = 0 on the first tile
-        *st.l = _mm256_mul_ps(*st.l, alpha);
-        for (int64_t c = 0; c < d; ++c) acc[c] = _mm256_mul_ps(acc[c], alpha);
-        st.m = m_tile;
-    }
-    const __m256 m = set1(st.m);
-    __m256 l = *st.l;
-    for (int64_t vi = v0; vi < v1; ++vi) {
-        const __m256 pr = exp_ps(_mm256_sub_ps(s[vi], m)); // masked lanes: exp(-inf) = 0
-        l = _mm256_add_ps(l, pr);
-        for (int64_t c = 0; c < d; ++c) acc[c] = _mm256_fmadd_ps(pr, _mm256_load_ps(Vt + c * kKeys + vi * 8), acc[c]);
-    }
-    *st.l = l;
-    if (DH > 0)
-        for (int c = 0; c < DH; ++c) st.acc[c] = acc_fixed[c];
 }
 
-template <int DH>
+// Packs rows [k0, k0 + kKeys) transposed as [dp, kKeys] (zero padded past k1 and d).
+void pack_transposed(const float* x, int64_t hd, int64_t d, int64_t dp, int64_t k0, int64_t k1, float* out) {
+    for (int64_t c = 0; c < dp; ++c)
+        for (int64_t j = 0; j < kKeys; ++j)
+            out[c * kKeys + j] = (c < d && k0 + j < k1) ? x[(k0 + j) * hd + c] : 0.0f;
+}
+
+// Forward, transposed: the row block's rows run along the vector lanes (8 rows per vector), so the score tile is
+// S^T [keys, rows] = K (scale Q)^T, the running max, sum and rescaling are lane-wise (no horizontal reductions)
+// and O^T [d, rows] += V^T P^T. K and V are read in place through broadcasts (no packing per tile); only the row
+// block's Q^T is packed, once.
 JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* lse, int64_t b, int64_t h,
                             int64_t i_begin, int64_t i_end) {
     const int64_t Tn = p.length, d = p.head_dim, hd = p.heads * d; // hd: stride between rows of [B, T, h, d]
-    const float* q = p.q + (b * Tn * p.heads + h) * d;              // row i at q + i * hd
-    const float* k = p.k + (b * Tn * p.heads + h) * d;
-    const float* v = p.v + (b * Tn * p.heads + h) * d;
-    AlignedFloats Kt(d * kKeys), Vt(d * kKeys), state(kRows * (d + 1) * 8), q_scaled(kRows * d);
+    const int64_t base = (b * Tn * p.heads + h) * d;
+    const float *q = p.q + base, *k = p.k + base, *v = p.v + base;
+    constexpr int64_t G = kRows / 8; // vectors of rows
+    AlignedFloats Qt(d * kRows), St(kKeys * kRows), Ot(d * kRows), m(kRows), l(kRows);
+    alignas(32) int32_t lo0[kRows], hi0[kRows], lo1[kRows], hi1[kRows]; // each row's allowed key ranges
+    RowBlock blk;
 
     for (int64_t i0 = i_begin; i0 < i_end; i0 += kRows) {
         const int64_t rows = std::min(kRows, i_end - i0);
-        // Per row: its key ranges; the block's hull of each range decides which tiles to visit.
-        KeyRange ranges[kRows][2];
-        KeyRange hull[2] = {{Tn, 0}, {Tn, 0}};
-        std::vector<RowState> st(rows);
-        for (int64_t r = 0; r < rows; ++r) {
-            attention_key_ranges(p.mask, Tn, i0 + r, ranges[r]);
-            for (int x = 0; x < 2; ++x)
-                if (ranges[r][x].begin < ranges[r][x].end)
-                    hull[x] = {std::min(hull[x].begin, ranges[r][x].begin), std::max(hull[x].end, ranges[r][x].end)};
-            float* sr = state.data + r * (d + 1) * 8;
-            std::fill(sr, sr + (d + 1) * 8, 0.0f);
-            st[r] = {-std::numeric_limits<float>::infinity(), reinterpret_cast<__m256*>(sr),
-                     reinterpret_cast<__m256*>(sr + 8)};
-            for (int64_t c = 0; c < d; ++c) q_scaled.data[r * d + c] = p.scale * q[(i0 + r) * hd + c];
+        blk.set(p.mask, Tn, i0, rows);
+        for (int64_t r = 0; r < kRows; ++r) { // rows past the end: no keys, zero query
+            const bool real = r < rows;
+            for (int64_t c = 0; c < d; ++c) Qt.data[c * kRows + r] = real ? p.scale * q[(i0 + r) * hd + c] : 0.0f;
+            lo0[r] = real ? int32_t(blk.ranges[r][0].begin) : 0, hi0[r] = real ? int32_t(blk.ranges[r][0].end) : 0;
+            lo1[r] = real ? int32_t(blk.ranges[r][1].begin) : 0, hi1[r] = real ? int32_t(blk.ranges[r][1].end) : 0;
         }
-        // Tile indices to visit: those of hull 0, then those of hull 1 not already visited.
+        std::fill(Ot.data, Ot.data + d * kRows, 0.0f);
+        std::fill(m.data, m.data + kRows, kNegInf);
+        std::fill(l.data, l.data + kRows, 0.0f);
         int64_t tile_lo[2], tile_hi[2];
-        for (int x = 0; x < 2; ++x) {
-            tile_lo[x] = hull[x].begin < hull[x].end ? hull[x].begin / kKeys : 0;
-            tile_hi[x] = hull[x].begin < hull[x].end ? (hull[x].end - 1) / kKeys + 1 : 0;
-        }
-        if (tile_lo[1] < tile_hi[0]) tile_lo[1] = std::min(tile_hi[1], tile_hi[0]); // overlapping: skip repeats
+        blk.tiles(tile_lo, tile_hi);
         for (int x = 0; x < 2; ++x) {
             for (int64_t tile = tile_lo[x]; tile < tile_hi[x]; ++tile) {
-                const int64_t k0 = tile * kKeys, k1 = std::min(Tn, k0 + kKeys);
-                // Pack K^T, V^T of this tile: [d][kKeys], zero past the sequence end.
-                for (int64_t j = k0; j < k0 + kKeys; ++j)
-                    for (int64_t c = 0; c < d; ++c) {
-                        Kt.data[c * kKeys + (j - k0)] = j < k1 ? k[j * hd + c] : 0.0f;
-                        Vt.data[c * kKeys + (j - k0)] = j < k1 ? v[j * hd + c] : 0.0f;
+                const int64_t k0 = tile * kKeys, k1 = std::min(Tn, k0 + kKeys), nk = k1 - k0;
+                gemm(nk, kRows, d, k + k0 * hd, hd, 1, Qt.data, kRows, St.data, kRows, false); // S^T = K (scale Q)^T
+                // Mask unless every row allows every key of the tile.
+                bool full = rows == kRows;
+                for (int64_t r = 0; r < rows && full; ++r)
+                    full = (lo0[r] <= k0 && k1 <= hi0[r]) || (lo1[r] <= k0 && k1 <= hi1[r]);
+                if (!full) {
+                    for (int64_t g = 0; g < G; ++g) {
+                        const __m256i a0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo0 + 8 * g));
+                        const __m256i b0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi0 + 8 * g));
+                        const __m256i a1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo1 + 8 * g));
+                        const __m256i b1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(hi1 + 8 * g));
+                        for (int64_t j = 0; j < nk; ++j) {
+                            const __m256i key = _mm256_set1_epi32(int32_t(k0 + j));
+                            // allowed: a0 <= key < b0 or a1 <= key < b1
+                            const __m256i in0 = _mm256_andnot_si256(_mm256_cmpgt_epi32(a0, key), _mm256_cmpgt_epi32(b0, key));
+                            const __m256i in1 = _mm256_andnot_si256(_mm256_cmpgt_epi32(a1, key), _mm256_cmpgt_epi32(b1, key));
+                            float* sv = St.data + j * kRows + 8 * g;
+                            _mm256_store_ps(sv, _mm256_blendv_ps(set1(kNegInf), _mm256_load_ps(sv),
+                                                                 _mm256_castsi256_ps(_mm256_or_si256(in0, in1))));
+                        }
                     }
-                for (int64_t r = 0; r < rows; ++r) {
-                    KeyRange clip[2];
-                    int64_t lo = k1, hi = k0;
-                    for (int y = 0; y < 2; ++y) {
-                        clip[y] = {std::max(k0, ranges[r][y].begin), std::min(k1, ranges[r][y].end)};
-                        if (clip[y].begin < clip[y].end) lo = std::min(lo, clip[y].begin), hi = std::max(hi, clip[y].end);
-                    }
-                    if (lo >= hi) continue; // the mask excludes this row from the whole tile
-                    row_tile<DH>(q_scaled.data + r * d, d, Kt.data, Vt.data, k0, clip, lo, hi, st[r]);
                 }
+                // Online softmax, 8 rows at a time: P^T = exp(S^T - m) in place.
+                for (int64_t g = 0; g < G; ++g) {
+                    __m256 mx = set1(kNegInf);
+                    for (int64_t j = 0; j < nk; ++j) mx = _mm256_max_ps(mx, _mm256_load_ps(St.data + j * kRows + 8 * g));
+                    const __m256 m_old = _mm256_load_ps(m.data + 8 * g), m_new = _mm256_max_ps(m_old, mx);
+                    // Rows with no key so far keep m = -inf; subtracting 0 instead keeps exp(-inf - m) at 0, not NaN.
+                    const __m256 m_use = _mm256_blendv_ps(m_new, _mm256_setzero_ps(),
+                                                          _mm256_cmp_ps(m_new, set1(kNegInf), _CMP_EQ_OQ));
+                    const __m256 alpha = exp_ps(_mm256_sub_ps(m_old, m_use)); // 1 unless the max grew; 0 at first
+                    for (int64_t c = 0; c < d; ++c) {
+                        float* o = Ot.data + c * kRows + 8 * g;
+                        _mm256_store_ps(o, _mm256_mul_ps(alpha, _mm256_load_ps(o)));
+                    }
+                    __m256 sum = _mm256_mul_ps(alpha, _mm256_load_ps(l.data + 8 * g));
+                    for (int64_t j = 0; j < nk; ++j) {
+                        float* sv = St.data + j * kRows + 8 * g;
+                        const __m256 pr = exp_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv), m_use)); // masked: ~0
+                        _mm256_store_ps(sv, pr);
+                        sum = _mm256_add_ps(sum, pr);
+                    }
+                    _mm256_store_ps(l.data + 8 * g, sum);
+                    _mm256_store_ps(m.data + 8 * g, m_new);
+                }
+                gemm(d, kRows, nk, v + k0 * hd, 1, hd, St.data, kRows, Ot.data, kRows, true); // O^T += V^T P^T
             }
         }
-        // Normalise: out = acc / l, lse = m + log(l).
+        // Normalise: out = O / l, lse = m + log(l). Every row allows at least its own position, so l > 0.
         for (int64_t r = 0; r < rows; ++r) {
-            const float l = hsum(*st[r].l);
-            float* o = out + ((b * Tn + i0 + r) * p.heads + h) * d;
-            for (int64_t c = 0; c < d; ++c) o[c] = hsum(st[r].acc[c]) / l;
-            lse[(b * p.heads + h) * Tn + i0 + r] = st[r].m + std::log(l);
+            float* o = out + base + (i0 + r) * hd;
+            const float inv = 1.0f / l.data[r];
+            for (int64_t c = 0; c < d; ++c) o[c] = Ot.data[c * kRows + r] * inv;
+            lse[(b * p.heads + h) * Tn + i0 + r] = m.data[r] + std::log(l.data[r]);
         }
     }
 }
 
-// Backward of one row against one packed key tile (see row_tile for the arguments). With s = scale q.k (q_scaled
-// holds scale * q), P = exp(s - lse), dP = dO.v and dS = P (dP - Di):
-//   dq += dS k (lane-wise in dq_acc, times scale at the end), dk += dS * scale q, dv += P dO,
-// with dk, dv accumulated transposed ([d][T], keys along lanes) in gKt, gVt.
-template <int DH>
-JANUSDNA_AVX2 void row_tile_bwd(const float* q_scaled, const float* dout, float lse, float Di, int64_t d_rt,
-                                const float* Kt, const float* Vt, float* gKt, float* gVt, int64_t Tpad, int64_t k0,
-                                const KeyRange r[2], int64_t lo, int64_t hi, __m256* dq_acc) {
-    const int64_t d = DH > 0 ? DH : d_rt;
-    const int64_t v0 = (lo - k0) / 8, v1 = (hi - k0 + 7) / 8;
-    const __m256 vlse = set1(lse), vDi = set1(Di);
-    for (int64_t vi = v0; vi < v1; ++vi) {
-        const int64_t off = vi * 8, j0 = k0 + off;
-        __m256 x = _mm256_setzero_ps(), dp = _mm256_setzero_ps();
-        for (int64_t c = 0; c < d; ++c) {
-            x = _mm256_fmadd_ps(set1(q_scaled[c]), _mm256_load_ps(Kt + c * kKeys + off), x);
-            dp = _mm256_fmadd_ps(set1(dout[c]), _mm256_load_ps(Vt + c * kKeys + off), dp);
-        }
-        const bool inside = (j0 >= r[0].begin && j0 + 8 <= r[0].end) || (j0 >= r[1].begin && j0 + 8 <= r[1].end);
-        if (!inside)
-            x = _mm256_blendv_ps(set1(-std::numeric_limits<float>::infinity()), x,
-                                 _mm256_or_ps(lanes_in(j0, r[0]), lanes_in(j0, r[1])));
-        const __m256 P = exp_ps(_mm256_sub_ps(x, vlse));             // masked lanes: 0
-        const __m256 dS = _mm256_mul_ps(P, _mm256_sub_ps(dp, vDi)); // masked lanes: 0
-        for (int64_t c = 0; c < d; ++c) {
-            dq_acc[c] = _mm256_fmadd_ps(dS, _mm256_load_ps(Kt + c * kKeys + off), dq_acc[c]);
-            float* gk = gKt + c * Tpad + j0;
-            float* gv = gVt + c * Tpad + j0;
-            _mm256_storeu_ps(gk, _mm256_fmadd_ps(dS, set1(q_scaled[c]), _mm256_loadu_ps(gk)));
-            _mm256_storeu_ps(gv, _mm256_fmadd_ps(P, set1(dout[c]), _mm256_loadu_ps(gv)));
-        }
-    }
-}
-
-template <int DH>
 JANUSDNA_AVX2 void bwd_head(const AttentionParams<float>& p, const AttentionGrads<float>& g, int64_t b, int64_t h) {
     const int64_t Tn = p.length, d = p.head_dim, hd = p.heads * d;
+    const int64_t dp = (d + 7) / 8 * 8;
     const int64_t base = (b * Tn * p.heads + h) * d; // row i of this (b, h) at base + i * hd
     const float *q = p.q + base, *k = p.k + base, *v = p.v + base;
     const float *dout = g.grad_out + base, *out = g.out + base, *lse = g.lse + (b * p.heads + h) * Tn;
-    const int64_t Tpad = (Tn + kKeys - 1) / kKeys * kKeys + 8; // the last tile's vectors stay inside
-    AlignedFloats Kt(d * kKeys), Vt(d * kKeys), gKt(d * Tpad), gVt(d * Tpad), dq(kRows * d * 8);
-    AlignedFloats q_scaled(kRows * d), dout_rows(kRows * d);
-    std::vector<float> Di(kRows);
+    const int64_t blocks = (Tn + kRows - 1) / kRows, Tr = blocks * kRows;
 
-    for (int64_t i0 = 0; i0 < Tn; i0 += kRows) {
-        const int64_t rows = std::min(kRows, Tn - i0);
-        KeyRange ranges[kRows][2];
-        KeyRange hull[2] = {{Tn, 0}, {Tn, 0}};
-        std::fill(dq.data, dq.data + kRows * d * 8, 0.0f);
-        for (int64_t r = 0; r < rows; ++r) {
-            attention_key_ranges(p.mask, Tn, i0 + r, ranges[r]);
-            for (int x = 0; x < 2; ++x)
-                if (ranges[r][x].begin < ranges[r][x].end)
-                    hull[x] = {std::min(hull[x].begin, ranges[r][x].begin), std::max(hull[x].end, ranges[r][x].end)};
-            double di = 0; // Di = dO . O = sum_j P_ij dP_ij
-            for (int64_t c = 0; c < d; ++c) {
-                q_scaled.data[r * d + c] = p.scale * q[(i0 + r) * hd + c];
-                dout_rows.data[r * d + c] = dout[(i0 + r) * hd + c];
-                di += double(dout[(i0 + r) * hd + c]) * out[(i0 + r) * hd + c];
-            }
-            Di[r] = float(di);
-        }
-        int64_t tile_lo[2], tile_hi[2];
-        for (int x = 0; x < 2; ++x) {
-            tile_lo[x] = hull[x].begin < hull[x].end ? hull[x].begin / kKeys : 0;
-            tile_hi[x] = hull[x].begin < hull[x].end ? (hull[x].end - 1) / kKeys + 1 : 0;
-        }
-        if (tile_lo[1] < tile_hi[0]) tile_lo[1] = std::min(tile_hi[1], tile_hi[0]);
-        for (int x = 0; x < 2; ++x) {
-            for (int64_t tile = tile_lo[x]; tile < tile_hi[x]; ++tile) {
-                const int64_t k0 = tile * kKeys, k1 = std::min(Tn, k0 + kKeys);
-                for (int64_t j = k0; j < k0 + kKeys; ++j)
-                    for (int64_t c = 0; c < d; ++c) {
-                        Kt.data[c * kKeys + (j - k0)] = j < k1 ? k[j * hd + c] : 0.0f;
-                        Vt.data[c * kKeys + (j - k0)] = j < k1 ? v[j * hd + c] : 0.0f;
-                    }
-                for (int64_t r = 0; r < rows; ++r) {
-                    KeyRange clip[2];
-                    int64_t lo = k1, hi = k0;
-                    for (int y = 0; y < 2; ++y) {
-                        clip[y] = {std::max(k0, ranges[r][y].begin), std::min(k1, ranges[r][y].end)};
-                        if (clip[y].begin < clip[y].end) lo = std::min(lo, clip[y].begin), hi = std::max(hi, clip[y].end);
-                    }
-                    if (lo >= hi) continue;
-                    row_tile_bwd<DH>(q_scaled.data + r * d, dout_rows.data + r * d, lse[i0 + r], Di[r], d, Kt.data,
-                                     Vt.data, gKt.data, gVt.data, Tpad, k0, clip, lo, hi,
-                                     reinterpret_cast<__m256*>(dq.data + r * d * 8));
+    // Per head, packed once: scale Q and dO as [Tr, dp], Di = dO . O per row, and the dQ accumulator.
+    AlignedFloats Q(Tr * dp), dO(Tr * dp), dQ(Tr * dp);
+    std::vector<float> Di(Tr, 0.0f);
+    pack_rows(q, hd, d, dp, 0, Tr, Tn, p.scale, Q.data);
+    pack_rows(dout, hd, d, dp, 0, Tr, Tn, 1.0f, dO.data);
+    for (int64_t i = 0; i < Tn; ++i) {
+        double di = 0;
+        for (int64_t c = 0; c < d; ++c) di += double(dout[i * hd + c]) * out[i * hd + c];
+        Di[i] = float(di);
+    }
+    std::vector<RowBlock> blk(blocks);
+    for (int64_t x = 0; x < blocks; ++x) blk[x].set(p.mask, Tn, x * kRows, std::min(kRows, Tn - x * kRows));
+
+    AlignedFloats Kt(dp * kKeys), K(kKeys * dp), Vt(dp * kKeys), S(kRows * kKeys), dP(kRows * kKeys);
+    AlignedFloats dKt(dp * kKeys), dVt(dp * kKeys);
+    bool active[kRows];
+    for (int64_t k0 = 0; k0 < Tn; k0 += kKeys) {
+        const int64_t k1 = std::min(Tn, k0 + kKeys);
+        pack_transposed(k, hd, d, dp, k0, k1, Kt.data);
+        pack_rows(k, hd, d, dp, k0, kKeys, k1, 1.0f, K.data);
+        pack_transposed(v, hd, d, dp, k0, k1, Vt.data);
+        std::fill(dKt.data, dKt.data + dp * kKeys, 0.0f);
+        std::fill(dVt.data, dVt.data + dp * kKeys, 0.0f);
+        for (int64_t x = 0; x < blocks; ++x) {
+            const RowBlock& rb = blk[x];
+            if (!rb.sees(k0, k1)) continue;
+            const int64_t rows = rb.rows;
+            const float* Qb = Q.data + rb.i0 * dp;
+            const float* dOb = dO.data + rb.i0 * dp;
+            gemm(rows, kKeys, dp, Qb, dp, 1, Kt.data, kKeys, S.data, kKeys, false);   // S = (scale Q) K^T
+            gemm(rows, kKeys, dp, dOb, dp, 1, Vt.data, kKeys, dP.data, kKeys, false); // dP = dO V^T
+            mask_tile(rb, k0, k1, S.data, active);
+            for (int64_t r = 0; r < rows; ++r) {
+                float *s = S.data + r * kKeys, *dp_row = dP.data + r * kKeys;
+                if (!active[r]) {
+                    std::fill(s, s + kKeys, 0.0f);
+                    std::fill(dp_row, dp_row + kKeys, 0.0f);
+                    continue;
+                }
+                const __m256 vl = set1(lse[rb.i0 + r]), vd = set1(Di[rb.i0 + r]);
+                for (int64_t j = 0; j < kKeys; j += 8) {
+                    const __m256 P = exp_ps(_mm256_sub_ps(_mm256_load_ps(s + j), vl)); // masked: 0
+                    _mm256_store_ps(s + j, P);
+                    _mm256_store_ps(dp_row + j, _mm256_mul_ps(P, _mm256_sub_ps(_mm256_load_ps(dp_row + j), vd)));
                 }
             }
+            // S holds P, dP holds dS.
+            gemm(dp, kKeys, rows, dOb, 1, dp, S.data, kKeys, dVt.data, kKeys, true);  // dV^T += dO^T P
+            gemm(dp, kKeys, rows, Qb, 1, dp, dP.data, kKeys, dKt.data, kKeys, true);  // dK^T += (scale Q)^T dS
+            gemm(rows, dp, kKeys, dP.data, kKeys, 1, K.data, dp, dQ.data + rb.i0 * dp, dp, true); // dQ += dS K
         }
-        for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < d; ++c)
-                g.grad_q[base + (i0 + r) * hd + c] = p.scale * hsum(_mm256_load_ps(dq.data + (r * d + c) * 8));
+        for (int64_t j = k0; j < k1; ++j)
+            for (int64_t c = 0; c < d; ++c) {
+                g.grad_k[base + j * hd + c] = dKt.data[c * kKeys + (j - k0)];
+                g.grad_v[base + j * hd + c] = dVt.data[c * kKeys + (j - k0)];
+            }
     }
-    for (int64_t j = 0; j < Tn; ++j)
-        for (int64_t c = 0; c < d; ++c) {
-            g.grad_k[base + j * hd + c] = gKt.data[c * Tpad + j];
-            g.grad_v[base + j * hd + c] = gVt.data[c * Tpad + j];
-        }
+    for (int64_t i = 0; i < Tn; ++i)
+        for (int64_t c = 0; c < d; ++c) g.grad_q[base + i * hd + c] = p.scale * dQ.data[i * dp + c];
 }
 
 } // namespace
 
 JANUSDNA_AVX2 void attention_fwd_avx2(const AttentionParams<float>& p, float* out, float* lse, int64_t b, int64_t h,
                                       int64_t i_begin, int64_t i_end) {
-    switch (p.head_dim) {
-    case 8: fwd_rows<8>(p, out, lse, b, h, i_begin, i_end); break;
-    case 16: fwd_rows<16>(p, out, lse, b, h, i_begin, i_end); break;
-    default: fwd_rows<0>(p, out, lse, b, h, i_begin, i_end); break;
-    }
+    fwd_rows(p, out, lse, b, h, i_begin, i_end);
 }
 
 JANUSDNA_AVX2 void attention_bwd_avx2(const AttentionParams<float>& p, const AttentionGrads<float>& g, int64_t b,
                                       int64_t h) {
-    switch (p.head_dim) {
-    case 8: bwd_head<8>(p, g, b, h); break;
-    case 16: bwd_head<16>(p, g, b, h); break;
-    default: bwd_head<0>(p, g, b, h); break;
-    }
+    bwd_head(p, g, b, h);
 }
 
 bool attention_avx2_supported() { return avx2::cpu_has_avx2_fma(); }

@@ -53,6 +53,12 @@ void selective_scan_bwd_ref(const ScanParams<T>& p, const ScanGrads<T>& g);
 // selective_scan_fwd_ref. Matches the reference to ~1e-6 relative to the output's scale (polynomial exp/log, float
 // sums). Call only when selective_scan_avx2_supported() is true.
 void selective_scan_fwd_avx2(const ScanParams<float>& p, float* out, int64_t b, int64_t d_begin, int64_t d_end);
+// AVX2 + FMA backward (selective_scan_bwd_avx2.cpp), float32 only, same arguments and contract as
+// selective_scan_bwd_ref (whole problem, single thread, every non-null output overwritten; grad_z is left alone when
+// z is null, as there). Recomputes the states chunk by chunk from checkpoints (D N L / 64 floats of work space).
+// Matches the double reference to within 2e-5 relative to each gradient's largest magnitude (polynomial exp/log,
+// float sums; measured <= 9e-6). Call only when selective_scan_avx2_supported() is true.
+void selective_scan_bwd_avx2(const ScanParams<float>& p, const ScanGrads<float>& g);
 bool selective_scan_avx2_supported(); // the running CPU has AVX2 and FMA
 
 } // namespace janusdna::kernels

@@ -80,9 +80,9 @@ TORCH_MODULE(CausalAttention);
 // One decoder layer: per direction, x + mixer(norm(x)) then h + ffn(norm(h)); the two streams never meet.
 struct DecoderLayerImpl : torch::nn::Module {
     DecoderLayerImpl(const ModelConfig& c, int64_t index);
-    // fwd/bwd: [B, L, H] each (bwd in reversed order); router logits of MoE layers are appended per direction.
-    void forward(torch::Tensor& fwd, torch::Tensor& bwd, std::vector<torch::Tensor>* router_fwd,
-                 std::vector<torch::Tensor>* router_bwd);
+    // One stream through the layer: x is [B, L, H] (the backward stream in reversed order, with reverse = true);
+    // an MoE layer appends its router logits to `router` when it is not null. Returns [B, L, H].
+    torch::Tensor forward(const torch::Tensor& x, bool reverse, std::vector<torch::Tensor>* router);
     bool attention = false;
     MambaMixer mamba_fwd{nullptr}, mamba_rev{nullptr};
     CausalAttention self_attn_fwd{nullptr}, self_attn_bwd{nullptr};
@@ -124,7 +124,13 @@ struct ForwardOptions {
 struct JanusModelImpl : torch::nn::Module {
     explicit JanusModelImpl(const ModelConfig& c);
     // ids: [B, L] int64, L >= 2.
+    // Without autograd (inference mode or no-grad), batches of two or more windows are split across
+    // parallel_width() threads, and within a thread's share the two streams run as two tasks (parallel.h);
+    // results do not depend on the thread count. With autograd it runs on the calling thread.
     ForwardOutput forward(const torch::Tensor& ids, const ForwardOptions& opt = {});
+    // The model on one share of the batch (forward() splits the batch and calls this per part); collects router
+    // logits when opt.aux_loss but leaves aux_loss itself to forward(), which sees the whole batch.
+    ForwardOutput forward_part(const torch::Tensor& ids, const ForwardOptions& opt);
     // Reference initialisation (MODEL.md 2.11), deterministic given torch's RNG state.
     void init_weights();
 

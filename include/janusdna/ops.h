@@ -10,8 +10,9 @@ namespace janusdna::ops {
 // u, delta, z: [B, L, D]; A: [D, N]; B, C: [B, L, N]; D, delta_bias: [D]. Returns [B, L, D].
 // z, D and delta_bias may be undefined tensors (no gate, no skip, no bias).
 // float32 and float64, all on one device; differentiable with respect to every input.
-// CPU: AVX2 forward for float32 where the CPU has it, else the reference (parallel over batch and channel blocks);
-// backward: the reference, parallel over batch items. Other devices: composite torch ops.
+// CPU: AVX2 kernels for float32 where the CPU has them (forward parallel over batch items and channel blocks,
+// backward over batch items; the backward recomputes states from chunk checkpoints), else the scalar references.
+// Other devices: composite torch ops.
 torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta, const torch::Tensor& A,
                              const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& z, const torch::Tensor& delta_bias);
@@ -19,7 +20,8 @@ torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
 // Depthwise causal conv over time followed by SiLU (see kernels/causal_conv1d.h):
 // out[b,t,d] = silu(bias[d] + sum_k weight[d,k] * x[b, t-(K-1)+k, d]), x zero before t = 0.
 // x: [B, L, D]; weight: [D, K]; bias: [D] (may be undefined: no bias). Returns [B, L, D].
-// float32 and float64, all on one device; differentiable with respect to every input.
+// float32 and float64, all on one device; differentiable with respect to every input. CPU: AVX2 kernels for
+// float32 where the CPU has them, else the scalar references.
 torch::Tensor causal_conv1d_silu(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias);
 
 // Which keys each query row may attend to (see kernels/janus_attention.h).

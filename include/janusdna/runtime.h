@@ -4,7 +4,8 @@
 
 namespace janusdna {
 
-// Sets LibTorch's intra-op threads and OpenBLAS's own pool (it does not follow LibTorch's setting). n <= 0: all cores.
+// Sets the threads of janusdna's coarse parallel work (parallel.h: windows, streams, heads) to n and LibTorch's
+// intra-op pool and OpenBLAS's pool to one thread each. n <= 0: all cores.
 void set_compute_threads(int n);
 int compute_threads();
 

@@ -1,4 +1,5 @@
 #include "janusdna/runtime.h"
+#include "janusdna/parallel.h"
 #include "janus_attention.h"
 
 #include <ATen/Parallel.h>
@@ -11,16 +12,22 @@
 
 namespace janusdna {
 
-void set_compute_threads(int n) {
-    if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    at::set_num_threads(n);
-    // OpenBLAS keeps its own thread pool; LibTorch's setting does not reach it. Looked up at run time so that any
-    // libblas.so.3 alternative works.
-    using setter = void (*)(int);
-    if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(n);
+namespace detail {
+void set_parallel_threads(int n); // parallel.cpp
 }
 
-int compute_threads() { return at::get_num_threads(); }
+void set_compute_threads(int n) {
+    if (n <= 0) n = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    // janusdna's own tasks get the threads (parallel.h); every op inside a task runs on one thread, so LibTorch's
+    // intra-op pool and OpenBLAS's own pool (which LibTorch's setting does not reach; looked up at run time so
+    // that any libblas.so.3 alternative works) are set to one thread.
+    detail::set_parallel_threads(n);
+    at::set_num_threads(1);
+    using setter = void (*)(int);
+    if (auto f = reinterpret_cast<setter>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
+}
+
+int compute_threads() { return parallel_threads(); }
 
 void tune_allocator() {
     mallopt(M_MMAP_THRESHOLD, 512 << 20); // serve blocks up to 512 MB from the heap, where they are reused

@@ -3,6 +3,7 @@
 #include "janusdna/model.h"
 #include "janusdna/error.h"
 #include "janusdna/ops.h"
+#include "janusdna/parallel.h"
 
 #include <cmath>
 #include <fmt/format.h>
@@ -180,17 +181,12 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t index) : attent
     feed_forward_bwd = holder->register_module("feed_forward_bwd", FeedForward(c, experts));
 }
 
-void DecoderLayerImpl::forward(Tensor& fwd, Tensor& bwd, std::vector<Tensor>* router_fwd,
-                               std::vector<Tensor>* router_bwd) {
-    if (attention) {
-        fwd = fwd + self_attn_fwd(input_layernorm_fwd(fwd));                // [B, L, H]
-        bwd = bwd + self_attn_bwd(input_layernorm_bwd(bwd));
-    } else {
-        fwd = fwd + mamba_fwd(input_layernorm_fwd(fwd));
-        bwd = bwd + mamba_rev(input_layernorm_bwd(bwd));
-    }
-    fwd = fwd + feed_forward_fwd->forward(pre_ff_layernorm_fwd(fwd), router_fwd);
-    bwd = bwd + feed_forward_bwd->forward(pre_ff_layernorm_bwd(bwd), router_bwd);
+Tensor DecoderLayerImpl::forward(const Tensor& x, bool reverse, std::vector<Tensor>* router) {
+    Tensor h;
+    if (attention) h = x + (reverse ? self_attn_bwd(input_layernorm_bwd(x)) : self_attn_fwd(input_layernorm_fwd(x)));
+    else h = x + (reverse ? mamba_rev(input_layernorm_bwd(x)) : mamba_fwd(input_layernorm_fwd(x))); // [B, L, H]
+    return reverse ? h + feed_forward_bwd->forward(pre_ff_layernorm_bwd(h), router)
+                   : h + feed_forward_fwd->forward(pre_ff_layernorm_fwd(h), router);            // [B, L, H]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -251,15 +247,65 @@ JanusModelImpl::JanusModelImpl(const ModelConfig& c) : config(c) {
 
 ForwardOutput JanusModelImpl::forward(const Tensor& ids, const ForwardOptions& opt) {
     if (ids.dim() != 2) throw Error(fmt::format("model input must be [batch, length], got {} dims", ids.dim()));
+    if (ids.size(1) < 2) throw Error("JanusDNA needs sequences of at least 2 bases (each base is predicted from the others)");
+    // Threads only without an autograd graph: a graph built on several threads would accumulate parameter
+    // gradients in an order that depends on the threads' history, and training would no longer be reproducible.
+    // Training splits its batches itself (train/trainer.cpp, one graph per thread).
+    const bool threads = !at::GradMode::is_enabled();
+    const int64_t Bn = ids.size(0), parts = threads ? std::min<int64_t>(parallel_width(), Bn) : 1;
+    ForwardOutput out;
+    if (parts <= 1) {
+        out = forward_part(ids, opt);
+    } else {
+        // Windows are independent: each thread runs the whole model on a contiguous share of the batch.
+        std::vector<ForwardOutput> part(static_cast<size_t>(parts));
+        parallel_tasks(parts, [&](int64_t i) {
+            const int64_t b0 = Bn * i / parts, b1 = Bn * (i + 1) / parts;
+            part[static_cast<size_t>(i)] = forward_part(ids.narrow(0, b0, b1 - b0), opt); // [b1 - b0, ...]
+        });
+        auto cat = [&](Tensor ForwardOutput::*field) {
+            std::vector<Tensor> xs;
+            for (auto& y : part) xs.push_back(y.*field);
+            return xs.front().defined() ? torch::cat(xs, 0) : Tensor();
+        };
+        out.hidden = cat(&ForwardOutput::hidden);                           // [B, L, H]
+        out.logits = cat(&ForwardOutput::logits);                           // [B, L, V]
+        out.stream_fwd = cat(&ForwardOutput::stream_fwd);
+        out.stream_bwd = cat(&ForwardOutput::stream_bwd);
+        if (opt.aux_loss) { // per MoE layer, [B*L, E] in batch order
+            for (auto field : {&ForwardOutput::router_fwd, &ForwardOutput::router_bwd}) {
+                for (size_t layer = 0; layer < (part.front().*field).size(); ++layer) {
+                    std::vector<Tensor> xs;
+                    for (auto& y : part) xs.push_back((y.*field)[layer]);
+                    (out.*field).push_back(torch::cat(xs, 0));
+                }
+            }
+        }
+    }
+    if (opt.aux_loss) {
+        const int64_t k = config.num_experts_per_tok;
+        out.aux_loss = out.router_fwd.empty()
+                           ? torch::zeros({}, out.hidden.options())
+                           : config.router_aux_loss_coef *
+                                 (load_balancing_loss(out.router_fwd, k) + load_balancing_loss(out.router_bwd, k));
+    }
+    return out;
+}
+
+ForwardOutput JanusModelImpl::forward_part(const Tensor& ids, const ForwardOptions& opt) {
     const int64_t L = ids.size(1);
-    if (L < 2) throw Error("JanusDNA needs sequences of at least 2 bases (each base is predicted from the others)");
     ForwardOutput out;
     Tensor e = embed_tokens(ids);                                          // [B, L, H]
-    Tensor fwd = e, bwd = e.flip(1);                                       // backward stream runs reversed
-    auto* rf = opt.aux_loss ? &out.router_fwd : nullptr;
-    auto* rb = opt.aux_loss ? &out.router_bwd : nullptr;
-    for (auto& layer : *layers) layer->as<DecoderLayerImpl>()->forward(fwd, bwd, rf, rb);
-    bwd = bwd.flip(1);                                                     // back to original order
+    Tensor fwd, bwd;
+    // The two streams never meet before the final attention: two independent tasks.
+    auto stream = [&](int64_t reverse) {
+        Tensor x = reverse ? e.flip(1) : e;                                // backward stream runs reversed
+        auto* routers = opt.aux_loss ? (reverse ? &out.router_bwd : &out.router_fwd) : nullptr;
+        for (auto& layer : *layers) x = layer->as<DecoderLayerImpl>()->forward(x, reverse != 0, routers);
+        (reverse ? bwd : fwd) = reverse ? x.flip(1) : x;                   // both in original order
+    };
+    if (at::GradMode::is_enabled()) stream(0), stream(1); // see forward(): one thread per graph
+    else parallel_tasks(2, stream);
     if (opt.streams) { out.stream_fwd = fwd; out.stream_bwd = bwd; }
     Tensor s = final_attention(torch::cat({fwd, bwd}, 1));                 // [B, 2L, H]
     Tensor fo = s.narrow(1, 0, L), bo = s.narrow(1, L, L);                 // [B, L, H] each
@@ -272,13 +318,6 @@ ForwardOutput JanusModelImpl::forward(const Tensor& ids, const ForwardOptions& o
     if (opt.logits) {
         out.logits = lm_head(y);                                           // [B, L, V]
         if (out.logits.scalar_type() != torch::kDouble) out.logits = out.logits.to(torch::kFloat);
-    }
-    if (opt.aux_loss) {
-        const int64_t k = config.num_experts_per_tok;
-        out.aux_loss = out.router_fwd.empty()
-                           ? torch::zeros({}, y.options())
-                           : config.router_aux_loss_coef *
-                                 (load_balancing_loss(out.router_fwd, k) + load_balancing_loss(out.router_bwd, k));
     }
     return out;
 }

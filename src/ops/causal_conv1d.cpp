@@ -2,13 +2,14 @@
 #include "causal_conv1d.h"
 #include "janusdna/error.h"
 #include "janusdna/ops.h"
+#include "janusdna/parallel.h"
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
 #include <sstream>
 #include <string>
+#include <type_traits>
 
 namespace janusdna::ops {
 namespace {
@@ -62,6 +63,16 @@ kernels::ConvParams<T> make_params(const Tensor& x, const Tensor& weight, const 
     return p;
 }
 
+// The AVX2 kernels exist for float32 only; the double overloads are never called (dispatch checks the dtype).
+void fwd_avx2(const kernels::ConvParams<float>& p, float* out, int64_t b, int64_t d0, int64_t d1) {
+    kernels::causal_conv1d_silu_fwd_avx2(p, out, b, d0, d1);
+}
+void fwd_avx2(const kernels::ConvParams<double>&, double*, int64_t, int64_t, int64_t) {}
+void bwd_avx2(const kernels::ConvParams<float>& p, const kernels::ConvGrads<float>& g) {
+    kernels::causal_conv1d_silu_bwd_avx2(p, g);
+}
+void bwd_avx2(const kernels::ConvParams<double>&, const kernels::ConvGrads<double>&) {}
+
 // CPU kernel path; bias is always defined here (zeros substituted by the public function).
 struct CausalConv1dSiluFn : torch::autograd::Function<CausalConv1dSiluFn> {
     static Tensor forward(AutogradContext* ctx, const Tensor& x_in, const Tensor& weight_in, const Tensor& bias_in) {
@@ -72,11 +83,13 @@ struct CausalConv1dSiluFn : torch::autograd::Function<CausalConv1dSiluFn> {
         AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "causal_conv1d_silu_fwd", [&] {
             const auto p = make_params<scalar_t>(x, weight, bias);
             scalar_t* o = out.data_ptr<scalar_t>();
+            const bool fast = std::is_same_v<scalar_t, float> && kernels::causal_conv1d_avx2_supported();
             // Work items are (batch item, block of channels): each writes a disjoint part of out.
-            at::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
+            janusdna::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
                 for (int64_t item = begin; item < end; ++item) {
                     const int64_t b = item / blocks, d0 = (item % blocks) * kChannelBlock;
-                    kernels::causal_conv1d_silu_fwd_ref<scalar_t>(p, o, b, d0, std::min(d0 + kChannelBlock, Dn));
+                    if (fast) fwd_avx2(p, o, b, d0, std::min(d0 + kChannelBlock, Dn));
+                    else kernels::causal_conv1d_silu_fwd_ref<scalar_t>(p, o, b, d0, std::min(d0 + kChannelBlock, Dn));
                 }
             });
         });
@@ -97,7 +110,9 @@ struct CausalConv1dSiluFn : torch::autograd::Function<CausalConv1dSiluFn> {
             g.grad_x = grads[0].defined() ? grads[0].data_ptr<scalar_t>() : nullptr;
             g.grad_weight = grads[1].defined() ? grads[1].data_ptr<scalar_t>() : nullptr;
             g.grad_bias = grads[2].defined() ? grads[2].data_ptr<scalar_t>() : nullptr;
-            kernels::causal_conv1d_silu_bwd_ref<scalar_t>(make_params<scalar_t>(in[0], in[1], in[2]), g);
+            const auto p = make_params<scalar_t>(in[0], in[1], in[2]);
+            if (std::is_same_v<scalar_t, float> && kernels::causal_conv1d_avx2_supported()) bwd_avx2(p, g);
+            else kernels::causal_conv1d_silu_bwd_ref<scalar_t>(p, g);
         });
         return grads;
     }

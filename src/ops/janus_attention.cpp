@@ -2,8 +2,8 @@
 #include "janus_attention.h"
 #include "janusdna/error.h"
 #include "janusdna/ops.h"
+#include "janusdna/parallel.h"
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -93,13 +93,12 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
             scalar_t *o = out.data_ptr<scalar_t>(), *l = lse.data_ptr<scalar_t>();
             const bool fast = std::is_same_v<scalar_t, float> && kernels::attention_avx2_supported();
             // Work items are (batch item, head, chunk of query rows): each writes disjoint rows of out and lse.
-            at::parallel_for(0, Bn * h * chunks, 1, [&](int64_t begin, int64_t end) {
-                for (int64_t item = begin; item < end; ++item) {
-                    const int64_t bh = item / chunks, i0 = (item % chunks) * kRowChunk;
-                    const int64_t i1 = std::min(Tn, i0 + kRowChunk);
-                    if (fast) fwd_avx2(p, o, l, bh / h, bh % h, i0, i1);
-                    else kernels::attention_fwd_ref<scalar_t>(p, o, l, bh / h, bh % h, i0, i1);
-                }
+            // Handed out one at a time (the masks make rows uneven), so the threads stay balanced.
+            janusdna::parallel_tasks(Bn * h * chunks, [&](int64_t item) {
+                const int64_t bh = item / chunks, i0 = (item % chunks) * kRowChunk;
+                const int64_t i1 = std::min(Tn, i0 + kRowChunk);
+                if (fast) fwd_avx2(p, o, l, bh / h, bh % h, i0, i1);
+                else kernels::attention_fwd_ref<scalar_t>(p, o, l, bh / h, bh % h, i0, i1);
             });
         });
         ctx->save_for_backward({q, k, v, out, lse});
@@ -124,11 +123,9 @@ struct AttentionFn : torch::autograd::Function<AttentionFn> {
             g.grad_q = gq.data_ptr<scalar_t>(), g.grad_k = gk.data_ptr<scalar_t>(), g.grad_v = gv.data_ptr<scalar_t>();
             const bool fast = std::is_same_v<scalar_t, float> && kernels::attention_avx2_supported();
             // One (batch item, head) per work item: it owns that slice of every gradient, so no races.
-            at::parallel_for(0, Bn * h, 1, [&](int64_t begin, int64_t end) {
-                for (int64_t bh = begin; bh < end; ++bh) {
-                    if (fast) bwd_avx2(p, g, bh / h, bh % h);
-                    else kernels::attention_bwd_ref<scalar_t>(p, g, bh / h, bh % h);
-                }
+            janusdna::parallel_tasks(Bn * h, [&](int64_t bh) {
+                if (fast) bwd_avx2(p, g, bh / h, bh % h);
+                else kernels::attention_bwd_ref<scalar_t>(p, g, bh / h, bh % h);
             });
         });
         return {gq, gk, gv, Tensor(), Tensor()};

@@ -1,9 +1,9 @@
 // Autograd glue for the selective scan: checks, dtype/device dispatch, and the composite fallback.
 #include "janusdna/error.h"
 #include "janusdna/ops.h"
+#include "janusdna/parallel.h"
 #include "selective_scan.h"
 
-#include <ATen/Parallel.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -91,6 +91,10 @@ void fwd_avx2(const kernels::ScanParams<float>& p, float* out, int64_t b, int64_
     kernels::selective_scan_fwd_avx2(p, out, b, d0, d1);
 }
 void fwd_avx2(const kernels::ScanParams<double>&, double*, int64_t, int64_t, int64_t) {}
+void bwd_avx2(const kernels::ScanParams<float>& p, const kernels::ScanGrads<float>& g) {
+    kernels::selective_scan_bwd_avx2(p, g);
+}
+void bwd_avx2(const kernels::ScanParams<double>&, const kernels::ScanGrads<double>&) {}
 
 // CPU kernel path. Takes every input as a defined tensor: the public function substitutes zeros for a
 // missing D or delta_bias and an empty placeholder (has_z = false) for a missing z, because undefined
@@ -111,7 +115,7 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
             const int64_t block = fast ? kChannelBlockAvx2 : kChannelBlock;
             const int64_t blocks = (Dn + block - 1) / block;
             // Work items are (batch item, block of channels): each writes a disjoint part of out.
-            at::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
+            janusdna::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
                 for (int64_t item = begin; item < end; ++item) {
                     const int64_t b = item / blocks, d0 = (item % blocks) * block, d1 = std::min(d0 + block, Dn);
                     if (fast) fwd_avx2(p, o, b, d0, d1);
@@ -148,7 +152,8 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
         const Tensor part_A = per_item(2, {Dn, N}), part_D = per_item(5, {Dn}), part_bias = per_item(7, {Dn});
         AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "selective_scan_bwd", [&] {
             const auto p = make_params<scalar_t>(in, has_z);
-            at::parallel_for(0, Bn, 1, [&](int64_t begin, int64_t end) {
+            const bool fast = std::is_same_v<scalar_t, float> && kernels::selective_scan_avx2_supported();
+            janusdna::parallel_for(0, Bn, 1, [&](int64_t begin, int64_t end) {
                 for (int64_t b = begin; b < end; ++b) {
                     const int64_t xd = b * L * Dn, xn = b * L * N; // offsets of item b in [B, L, D] / [B, L, N]
                     auto at = [](const Tensor& t, int64_t offset) {
@@ -168,7 +173,8 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
                     g.grad_D = at(part_D, b * Dn);
                     g.grad_z = at(grads[6], xd);
                     g.grad_delta_bias = at(part_bias, b * Dn);
-                    kernels::selective_scan_bwd_ref<scalar_t>(pb, g);
+                    if (fast) bwd_avx2(pb, g);
+                    else kernels::selective_scan_bwd_ref<scalar_t>(pb, g);
                 }
             });
         });
