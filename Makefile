@@ -14,7 +14,7 @@ test: all
 	cd $(BUILD) && ctest --output-on-failure
 
 bench: all
-	$(BUILD)/bench_forward
+	$(BUILD)/bench_speed
 
 install: all
 	cmake --install $(BUILD) --prefix $(PREFIX)

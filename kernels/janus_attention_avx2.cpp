@@ -301,7 +301,7 @@ JANUSDNA_AVX2 void bwd_head(const AttentionParams<float>& p, const AttentionGrad
                 }
                 const __m256 vl = set1(lse[rb.i0 + r]), vd = set1(Di[rb.i0 + r]);
                 for (int64_t j = 0; j < kKeys; j += 8) {
-                    const __m256 P = exp_ps(_mm256_sub_ps(_mm256_load_ps(s + j), vl)); // masked: 0
+                    const __m256 P = exp_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(s + j), vl)); // masked: 0
                     _mm256_store_ps(s + j, P);
                     _mm256_store_ps(dp_row + j, _mm256_mul_ps(P, _mm256_sub_ps(_mm256_load_ps(dp_row + j), vd)));
                 }

@@ -36,7 +36,7 @@ JANUSDNA_AVX2 void scan_states(const float* Bc, const float* Cc, int64_t N, int6
         const float* Ct = Cc + t * N + n0;
         __m256 acc = _mm256_setzero_ps();
         for (int j = 0; j < G; ++j) {
-            s[j] = _mm256_fmadd_ps(exp_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
+            s[j] = _mm256_fmadd_ps(exp_nonpos_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
             acc = _mm256_fmadd_ps(s[j], set1(Ct[j]), acc);
         }
         y[t] = _mm256_add_ps(y[t], acc);

@@ -115,7 +115,7 @@ JANUSDNA_AVX2 void advance_states(const float* Bc, int64_t N, int64_t n0, int64_
         const float* Bt = Bc + t * N + n0;
         #pragma GCC unroll 8
         for (int j = 0; j < G; ++j)
-            s[j] = _mm256_fmadd_ps(exp_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
+            s[j] = _mm256_fmadd_ps(exp_nonpos_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
     }
     #pragma GCC unroll 8
     for (int j = 0; j < G; ++j) _mm256_storeu_ps(s_out + 8 * (n0 + j), s[j]);
@@ -141,7 +141,7 @@ JANUSDNA_AVX2 void recompute_states(const float* Bc, const float* Cc, int64_t N,
         __m256 acc = _mm256_setzero_ps(), gc[G];
         #pragma GCC unroll 8
         for (int j = 0; j < G; ++j) {
-            const __m256 a = exp_ps(_mm256_mul_ps(dt[t], A[j]));
+            const __m256 a = exp_nonpos_ps(_mm256_mul_ps(dt[t], A[j]));
             s[j] = _mm256_fmadd_ps(a, s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
             _mm256_store_ps(abuf + 8 * (t * G + j), a);
             _mm256_store_ps(sbuf + 8 * ((t + 1) * G + j), s[j]);

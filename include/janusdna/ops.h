@@ -38,6 +38,11 @@ enum class AttentionMask { causal = 0, janus = 1 };
 torch::Tensor janus_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
                               AttentionMask mask);
 
+// Benchmarks only: true makes the ops above use the scalar reference kernels even where AVX2 ones exist, so that
+// both can be measured side by side in one run. Process-wide; off by default.
+void set_reference_kernels(bool on);
+bool reference_kernels();
+
 namespace detail {
 // The boolean [T, T] mask (true = attend) on `device`.
 torch::Tensor attention_mask(int64_t T, AttentionMask mask, const torch::Device& device);

@@ -49,10 +49,11 @@ std::string build_info() {
     using getter = char* (*)();
     if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) blas = f();
     const bool avx2 = kernels::attention_avx2_supported();
-    const std::string k = avx2 ? "selective scan fwd AVX2 (bwd scalar reference), masked attention AVX2 (tiled)"
+    const std::string k = avx2 ? "AVX2+FMA: selective scan fwd/bwd, causal conv1d+SiLU fwd/bwd, tiled masked attention fwd/bwd"
                                : "scalar reference (no AVX2+FMA on this CPU)";
-    return fmt::format("janusdna {}\nLibTorch {}\nhtslib {}\nBLAS: {}\nCUDA: not built\nCPU: {}\nkernels: {}\n",
-                       JANUSDNA_VERSION, TORCH_VERSION, hts_version(), blas, cpu_features(), k);
+    return fmt::format("janusdna {}\nLibTorch {}\nhtslib {}\nBLAS: {}\nCUDA: not built\nCPU: {}\nkernels: {}\n"
+                       "threads: {} (windows, streams and heads as tasks; one thread inside each)\n",
+                       JANUSDNA_VERSION, TORCH_VERSION, hts_version(), blas, cpu_features(), k, parallel_threads());
 }
 
 } // namespace janusdna

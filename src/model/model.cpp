@@ -38,8 +38,29 @@ MLPImpl::MLPImpl(int64_t hidden, int64_t inter) {
     down_proj = register_module("down_proj", linear(inter, hidden));
 }
 
+// Rows per chunk of an MLP without autograd (see below).
+constexpr int64_t kMlpChunkRows = int64_t(1) << 14;
+
 Tensor MLPImpl::forward(const Tensor& x) {
-    return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); // [.., I] -> [.., H]
+    if (at::GradMode::is_enabled()) return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); // [.., I] -> [.., H]
+    // Without autograd: in place, and over chunks of rows. The [rows, I] intermediates (I = 4H) were the largest
+    // tensors of a full-context pass (2 KB per base and stream at H = 32); chunked, they stay a few MB.
+    const int64_t H = x.size(-1), rows = x.numel() / std::max<int64_t>(1, H);
+    auto run = [&](const Tensor& xc) {                                      // [n, H]
+        Tensor g = gate_proj(xc);                                           // [n, I]
+        torch::silu_(g).mul_(up_proj(xc));
+        return down_proj(g);                                                // [n, H]
+    };
+    if (rows <= kMlpChunkRows) return run(x);
+    const Tensor xf = x.reshape({rows, H});                                 // [rows, H]
+    Tensor out = torch::empty({rows, down_proj->weight.size(0)}, x.options()); // [rows, H]
+    for (int64_t r0 = 0; r0 < rows; r0 += kMlpChunkRows) {
+        const int64_t n = std::min(kMlpChunkRows, rows - r0);
+        out.narrow(0, r0, n).copy_(run(xf.narrow(0, r0, n)));
+    }
+    auto shape = x.sizes().vec();
+    shape.back() = out.size(1);
+    return out.view(shape);
 }
 
 MoEImpl::MoEImpl(int64_t hidden, int64_t inter, int64_t n_experts, int64_t k) : top_k(k) {
@@ -123,19 +144,26 @@ MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, torch::nn::Linear shared_in
 }
 
 Tensor MambaMixerImpl::forward(const Tensor& u) {
+    // Intermediates are released as soon as they are used (reset()): at a full-context pass over a million bases
+    // each [B, L, Din] float tensor is 256 MB per stream, and holding all of them set the peak memory.
     Tensor xz = in_proj(u);                                                 // [B, L, 2Din]
-    Tensor x = xz.narrow(-1, 0, d_inner);                                   // [B, L, Din]
     Tensor z = xz.narrow(-1, d_inner, d_inner).contiguous();                // [B, L, Din] gate
+    Tensor x = xz.narrow(-1, 0, d_inner).contiguous();                      // [B, L, Din]
+    xz.reset();
     Tensor conv_w = conv1d->weight.view({d_inner, -1});                     // [Din, K]
     Tensor conv_b = conv1d->bias.defined() ? conv1d->bias : torch::zeros({d_inner}, conv_w.options());
-    Tensor c = ops::causal_conv1d_silu(x.contiguous(), conv_w, conv_b);      // [B, L, Din]
+    Tensor c = ops::causal_conv1d_silu(x, conv_w, conv_b);                  // [B, L, Din]
+    x.reset();
     Tensor xdbl = x_proj(c);                                                // [B, L, R+2N]
     Tensor dt = dt_layernorm(xdbl.narrow(-1, 0, dt_rank));                  // [B, L, R]
     Tensor Bm = b_layernorm(xdbl.narrow(-1, dt_rank, d_state)).contiguous(); // [B, L, N]
     Tensor Cm = c_layernorm(xdbl.narrow(-1, dt_rank + d_state, d_state)).contiguous(); // [B, L, N]
+    xdbl.reset();
     Tensor delta = torch::matmul(dt, dt_proj->weight.t()).contiguous();     // [B, L, Din]; bias goes to the scan
+    dt.reset();
     Tensor A = -torch::exp(A_log);                                          // [Din, N]
     Tensor y = ops::selective_scan(c, delta, A, Bm, Cm, D, z, dt_proj->bias); // [B, L, Din]
+    c.reset(), delta.reset(), z.reset();
     return out_proj(y);                                                     // [B, L, H]
 }
 
@@ -224,9 +252,12 @@ Tensor FinalAttentionImpl::forward(const Tensor& s) {
     Tensor q = q_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
     Tensor k = k_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
     Tensor v = v_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
+    x.reset(); // freed before the attention runs (memory at full-context lengths)
     // The Janus mask (janus_mask(L) in dense form) applied tile-wise: memory O(L * H) instead of O(L^2).
     Tensor attn = ops::janus_attention(q, k, v, scale, ops::AttentionMask::janus).reshape({B, T, H}); // [B, 2L, H]
-    Tensor h = s + o_proj(attn);
+    q.reset(), k.reset(), v.reset();
+    Tensor h = s + o_proj(attn);                                            // [B, 2L, H]
+    attn.reset();
     return h + feed_forward(pre_ff_layernorm(h));                           // [B, 2L, H]
 }
 
@@ -292,6 +323,9 @@ ForwardOutput JanusModelImpl::forward(const Tensor& ids, const ForwardOptions& o
     return out;
 }
 
+// Above this many tokens (batch x length) a pass runs the two streams one after the other (memory, see below).
+constexpr int64_t kParallelStreamTokens = int64_t(1) << 17;
+
 ForwardOutput JanusModelImpl::forward_part(const Tensor& ids, const ForwardOptions& opt) {
     const int64_t L = ids.size(1);
     ForwardOutput out;
@@ -304,10 +338,15 @@ ForwardOutput JanusModelImpl::forward_part(const Tensor& ids, const ForwardOptio
         for (auto& layer : *layers) x = layer->as<DecoderLayerImpl>()->forward(x, reverse != 0, routers);
         (reverse ? bwd : fwd) = reverse ? x.flip(1) : x;                   // both in original order
     };
-    if (at::GradMode::is_enabled()) stream(0), stream(1); // see forward(): one thread per graph
+    // One thread per graph (see forward()); and beyond kParallelStreamTokens tokens one stream at a time, so that
+    // a full-context pass holds one stream's intermediates, not two (the final attention dominates there anyway).
+    if (at::GradMode::is_enabled() || ids.numel() > kParallelStreamTokens) stream(0), stream(1);
     else parallel_tasks(2, stream);
     if (opt.streams) { out.stream_fwd = fwd; out.stream_bwd = bwd; }
-    Tensor s = final_attention(torch::cat({fwd, bwd}, 1));                 // [B, 2L, H]
+    Tensor both = torch::cat({fwd, bwd}, 1);                               // [B, 2L, H]
+    e.reset(), fwd.reset(), bwd.reset();
+    Tensor s = final_attention(both);                                      // [B, 2L, H]
+    both.reset();
     Tensor fo = s.narrow(1, 0, L), bo = s.narrow(1, L, L);                 // [B, L, H] each
     // Fusion: Z[t] = Fo[t-1] + Bo[t+1]; Z[0] = Bo[1]; Z[L-1] = Fo[L-2] (MODEL.md 2.8).
     Tensor zero = torch::zeros_like(fo.narrow(1, 0, 1));                  // [B, 1, H]

@@ -83,7 +83,7 @@ struct CausalConv1dSiluFn : torch::autograd::Function<CausalConv1dSiluFn> {
         AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "causal_conv1d_silu_fwd", [&] {
             const auto p = make_params<scalar_t>(x, weight, bias);
             scalar_t* o = out.data_ptr<scalar_t>();
-            const bool fast = std::is_same_v<scalar_t, float> && kernels::causal_conv1d_avx2_supported();
+            const bool fast = std::is_same_v<scalar_t, float> && !reference_kernels() && kernels::causal_conv1d_avx2_supported();
             // Work items are (batch item, block of channels): each writes a disjoint part of out.
             janusdna::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
                 for (int64_t item = begin; item < end; ++item) {
@@ -111,7 +111,7 @@ struct CausalConv1dSiluFn : torch::autograd::Function<CausalConv1dSiluFn> {
             g.grad_weight = grads[1].defined() ? grads[1].data_ptr<scalar_t>() : nullptr;
             g.grad_bias = grads[2].defined() ? grads[2].data_ptr<scalar_t>() : nullptr;
             const auto p = make_params<scalar_t>(in[0], in[1], in[2]);
-            if (std::is_same_v<scalar_t, float> && kernels::causal_conv1d_avx2_supported()) bwd_avx2(p, g);
+            if (std::is_same_v<scalar_t, float> && !reference_kernels() && kernels::causal_conv1d_avx2_supported()) bwd_avx2(p, g);
             else kernels::causal_conv1d_silu_bwd_ref<scalar_t>(p, g);
         });
         return grads;

@@ -111,7 +111,7 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
             const auto p = make_params<scalar_t>(in, has_z);
             scalar_t* o = out.data_ptr<scalar_t>();
             // AVX2 for float32 where the CPU has it; the scalar reference otherwise (and for float64).
-            const bool fast = std::is_same_v<scalar_t, float> && kernels::selective_scan_avx2_supported();
+            const bool fast = std::is_same_v<scalar_t, float> && !reference_kernels() && kernels::selective_scan_avx2_supported();
             const int64_t block = fast ? kChannelBlockAvx2 : kChannelBlock;
             const int64_t blocks = (Dn + block - 1) / block;
             // Work items are (batch item, block of channels): each writes a disjoint part of out.
@@ -152,7 +152,7 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
         const Tensor part_A = per_item(2, {Dn, N}), part_D = per_item(5, {Dn}), part_bias = per_item(7, {Dn});
         AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "selective_scan_bwd", [&] {
             const auto p = make_params<scalar_t>(in, has_z);
-            const bool fast = std::is_same_v<scalar_t, float> && kernels::selective_scan_avx2_supported();
+            const bool fast = std::is_same_v<scalar_t, float> && !reference_kernels() && kernels::selective_scan_avx2_supported();
             janusdna::parallel_for(0, Bn, 1, [&](int64_t begin, int64_t end) {
                 for (int64_t b = begin; b < end; ++b) {
                     const int64_t xd = b * L * Dn, xn = b * L * N; // offsets of item b in [B, L, D] / [B, L, N]

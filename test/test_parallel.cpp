@@ -1,0 +1,134 @@
+// Coarse parallelism (parallel.h): the task runner, and that results do not depend on the thread count (the model's
+// window/stream split in inference, the trainer's per-thread graphs in training).
+#include <doctest/doctest.h>
+
+#include "helpers.h"
+#include "janusdna/error.h"
+#include "janusdna/fasta.h"
+#include "janusdna/model.h"
+#include "janusdna/parallel.h"
+#include "janusdna/runtime.h"
+#include "janusdna/train.h"
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <thread>
+#include <vector>
+
+using namespace janusdna;
+using torch::Tensor;
+
+namespace {
+// Sets the compute threads for one scope and restores the tests' default (2) after.
+struct Threads {
+    explicit Threads(int n) { set_compute_threads(n); }
+    ~Threads() { set_compute_threads(2); }
+};
+} // namespace
+
+TEST_CASE("parallel_tasks: every task once, on up to N threads, nested calls serial, errors rethrown") {
+    Threads t(2);
+    std::vector<std::atomic<int>> runs(37);
+    std::mutex m;
+    std::set<std::thread::id> ids;
+    parallel_tasks(37, [&](int64_t i) {
+        runs[static_cast<size_t>(i)]++;
+        std::lock_guard<std::mutex> lock(m);
+        ids.insert(std::this_thread::get_id());
+    });
+    for (auto& r : runs) CHECK(r.load() == 1);
+    CHECK(ids.size() <= 2);
+
+    // Inside a task the width is 1 and nested calls run on the task's own thread.
+    std::atomic<int> wrong{0};
+    parallel_tasks(2, [&](int64_t) {
+        if (parallel_width() != 1) ++wrong;
+        const auto self = std::this_thread::get_id();
+        parallel_tasks(3, [&](int64_t) {
+            if (std::this_thread::get_id() != self) ++wrong;
+        });
+    });
+    CHECK(wrong.load() == 0);
+    CHECK(parallel_width() == 2);
+
+    // The lowest-numbered failure is rethrown after every task has run.
+    std::atomic<int> done{0};
+    auto failing = [&](int64_t i) {
+        ++done;
+        if (i == 3 || i == 5) throw Error("task " + std::to_string(i));
+    };
+    CHECK_THROWS_WITH_AS(parallel_tasks(8, failing), "task 3", Error);
+    CHECK(done.load() == 8);
+
+    // parallel_for covers the range exactly once in contiguous parts.
+    std::vector<int> hits(101, 0);
+    parallel_for(0, 101, 10, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[static_cast<size_t>(i)]++;
+    });
+    for (int h : hits) CHECK(h == 1);
+}
+
+TEST_CASE("inference: results do not depend on the thread count (window split, streams as tasks)") {
+    const ModelConfig c = test::tiny_config();
+    torch::manual_seed(31);
+    JanusModel m(c);
+    m->init_weights();
+    m->eval();
+    const Tensor ids = test::random_ids(70, 5); // [5, 70]: an odd batch splits unevenly
+    ForwardOptions o;
+    o.streams = true;
+    o.aux_loss = true;
+    auto run = [&](int threads) {
+        Threads t(threads);
+        c10::InferenceMode guard;
+        return m->forward(ids, o);
+    };
+    const ForwardOutput one = run(1), two = run(2);
+    CHECK(torch::allclose(one.logits, two.logits, 1e-5, 1e-6));
+    CHECK(torch::allclose(one.hidden, two.hidden, 1e-5, 1e-6));
+    CHECK(torch::allclose(one.stream_bwd, two.stream_bwd, 1e-5, 1e-6));
+    REQUIRE(one.router_fwd.size() == two.router_fwd.size());
+    for (size_t i = 0; i < one.router_fwd.size(); ++i)
+        CHECK(torch::allclose(one.router_fwd[i], two.router_fwd[i], 1e-5, 1e-6));
+    CHECK(std::abs(one.aux_loss.item<double>() - two.aux_loss.item<double>()) < 1e-6);
+    // And batch 1 (streams as two tasks) equals the corresponding row of the batch.
+    Threads t(2);
+    c10::InferenceMode guard;
+    CHECK(torch::allclose(m->forward(ids.narrow(0, 3, 1)).logits, one.logits.narrow(0, 3, 1), 1e-5, 1e-6));
+}
+
+TEST_CASE("training: one step gives the same weights on 1 and 2 threads (per-thread graphs, whole-batch aux loss)") {
+    Reference ref = Reference::open(test::data("train/chr20-40k.fa"));
+    std::vector<Interval> all;
+    for (const auto& name : ref.contigs()) all.push_back({name, 0, ref.length(name), "train"});
+    auto step = [&](int threads) {
+        Threads t(threads);
+        TrainOptions o;
+        o.seq_len = 64;
+        o.batch = 3; // split 1 + 2 over two threads
+        o.steps = 10;
+        o.tokens_per_step = 2 * o.batch * o.seq_len; // two micro-batches
+        torch::manual_seed(7);
+        JanusModel model(test::tiny_config());
+        model->init_weights();
+        auto comm = make_communicator();
+        Trainer trainer(model, o, *comm);
+        WindowSampler sampler(ref, all, o.seq_len, o.seed, o.max_n_fraction, false);
+        const StepStats st = trainer.train_step(sampler);
+        std::vector<Tensor> w;
+        for (const auto& p : model->parameters()) w.push_back(p.detach().clone());
+        return std::make_pair(st, w);
+    };
+    const auto [s1, w1] = step(1);
+    const auto [s2, w2] = step(2);
+    CHECK(s1.loss == doctest::Approx(s2.loss).epsilon(1e-6));
+    CHECK(s1.aux_loss == doctest::Approx(s2.aux_loss).epsilon(1e-6));
+    CHECK(s1.grad_norm == doctest::Approx(s2.grad_norm).epsilon(1e-5));
+    REQUIRE(w1.size() == w2.size());
+    double worst = 0;
+    for (size_t i = 0; i < w1.size(); ++i) worst = std::max(worst, (w1[i] - w2[i]).abs().max().item<double>());
+    MESSAGE("largest weight difference after one step, 1 vs 2 threads: " << worst);
+    CHECK(worst < 1e-6);
+}
