@@ -173,6 +173,9 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
     const int64_t base = (b * Tn * p.heads + h) * d;
     const float *q = p.q + base, *k = p.k + base, *v = p.v + base;
     constexpr int64_t G = kRows / 8; // vectors of rows
+    // Scores in log2 units (scale log2(e) q.k), so that the softmax's exponentials are exp2 (simd_avx2.h).
+    const float scale2 = p.scale * 1.44269504088896341f;
+    constexpr float kLn2 = 0.693147180559945309f;
     AlignedFloats Qt(d * kRows), St(kKeys * kRows), Ot(d * kRows), m(kRows), l(kRows);
     alignas(32) int32_t lo0[kRows], hi0[kRows], lo1[kRows], hi1[kRows]; // each row's allowed key ranges
     RowBlock blk;
@@ -182,7 +185,7 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
         blk.set(p.mask, Tn, i0, rows);
         for (int64_t r = 0; r < kRows; ++r) { // rows past the end: no keys, zero query
             const bool real = r < rows;
-            for (int64_t c = 0; c < d; ++c) Qt.data[c * kRows + r] = real ? p.scale * q[(i0 + r) * hd + c] : 0.0f;
+            for (int64_t c = 0; c < d; ++c) Qt.data[c * kRows + r] = real ? scale2 * q[(i0 + r) * hd + c] : 0.0f;
             lo0[r] = real ? int32_t(blk.ranges[r][0].begin) : 0, hi0[r] = real ? int32_t(blk.ranges[r][0].end) : 0;
             lo1[r] = real ? int32_t(blk.ranges[r][1].begin) : 0, hi1[r] = real ? int32_t(blk.ranges[r][1].end) : 0;
         }
@@ -224,7 +227,7 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
                     // Rows with no key so far keep m = -inf; subtracting 0 instead keeps exp(-inf - m) at 0, not NaN.
                     const __m256 m_use = _mm256_blendv_ps(m_new, _mm256_setzero_ps(),
                                                           _mm256_cmp_ps(m_new, set1(kNegInf), _CMP_EQ_OQ));
-                    const __m256 alpha = exp_ps(_mm256_sub_ps(m_old, m_use)); // 1 unless the max grew; 0 at first
+                    const __m256 alpha = exp2_nonpos_ps(_mm256_sub_ps(m_old, m_use)); // 1 unless the max grew; ~0 at first
                     for (int64_t c = 0; c < d; ++c) {
                         float* o = Ot.data + c * kRows + 8 * g;
                         _mm256_store_ps(o, _mm256_mul_ps(alpha, _mm256_load_ps(o)));
@@ -232,7 +235,7 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
                     __m256 sum = _mm256_mul_ps(alpha, _mm256_load_ps(l.data + 8 * g));
                     for (int64_t j = 0; j < nk; ++j) {
                         float* sv = St.data + j * kRows + 8 * g;
-                        const __m256 pr = exp_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv), m_use)); // masked: ~0
+                        const __m256 pr = exp2_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv), m_use)); // masked: ~0
                         _mm256_store_ps(sv, pr);
                         sum = _mm256_add_ps(sum, pr);
                     }
@@ -242,12 +245,13 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
                 gemm(d, kRows, nk, v + k0 * hd, 1, hd, St.data, kRows, Ot.data, kRows, true); // O^T += V^T P^T
             }
         }
-        // Normalise: out = O / l, lse = m + log(l). Every row allows at least its own position, so l > 0.
+        // Normalise: out = O / l, lse = m ln 2 + log(l) (m is in log2 units). Every row allows at least its own
+        // position, so l > 0.
         for (int64_t r = 0; r < rows; ++r) {
             float* o = out + base + (i0 + r) * hd;
             const float inv = 1.0f / l.data[r];
             for (int64_t c = 0; c < d; ++c) o[c] = Ot.data[c * kRows + r] * inv;
-            lse[(b * p.heads + h) * Tn + i0 + r] = m.data[r] + std::log(l.data[r]);
+            lse[(b * p.heads + h) * Tn + i0 + r] = m.data[r] * kLn2 + std::log(l.data[r]);
         }
     }
 }

@@ -36,7 +36,7 @@ JANUSDNA_AVX2 void scan_states(const float* Bc, const float* Cc, int64_t N, int6
         const float* Ct = Cc + t * N + n0;
         __m256 acc = _mm256_setzero_ps();
         for (int j = 0; j < G; ++j) {
-            s[j] = _mm256_fmadd_ps(exp_nonpos_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
+            s[j] = _mm256_fmadd_ps(exp2_nonpos_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
             acc = _mm256_fmadd_ps(s[j], set1(Ct[j]), acc);
         }
         y[t] = _mm256_add_ps(y[t], acc);
@@ -81,14 +81,15 @@ JANUSDNA_AVX2 void selective_scan_fwd_avx2(const ScanParams<float>& p, float* ou
                                            int64_t d_end) {
     const int64_t L = p.length, N = p.states;
     const int64_t blocks = (d_end - d_begin + 7) / 8;
-    // Per block: A transposed to [N][8 channels] (lanes past the block's end are 0) and the running states [N][8].
+    // Per block: log2(e) A (the decay exp(dt A) is computed as exp2(dt log2(e) A)) transposed to [N][8 channels]
+    // (lanes past the block's end are 0) and the running states [N][8].
     // Plain float storage: std::vector<__m256> would drop the 32-byte alignment (GCC ignores the vector attribute
     // in template arguments), so both are read and written with unaligned loads.
     std::vector<float> A(blocks * N * 8, 0.0f), state(blocks * N * 8, 0.0f);
     for (int64_t k = 0; k < blocks; ++k)
         for (int64_t n = 0; n < N; ++n)
             for (int64_t j = 0; j < 8 && d_begin + 8 * k + j < d_end; ++j)
-                A[(k * N + n) * 8 + j] = p.A[(d_begin + 8 * k + j) * N + n];
+                A[(k * N + n) * 8 + j] = p.A[(d_begin + 8 * k + j) * N + n] * 1.44269504088896341f; // log2(e) A
     for (int64_t t0 = 0; t0 < L; t0 += kChunk) {
         const int64_t t1 = std::min(L, t0 + kChunk);
         for (int64_t k = 0; k < blocks; ++k) {
