@@ -2,6 +2,7 @@
 // rate as a fraction of this machine's FMA peak (measured here by an FMA loop). Single thread throughout, so the
 // figures are per core. Prints a table.
 //   bench_kernels [--reps R] [--quick]     (--quick: skips L = 65,536)
+#include "bench_common.h"
 #include "janus_attention.h"
 #include "janusdna/ops.h"
 #include "selective_scan.h"
@@ -21,41 +22,6 @@ using namespace janusdna;
 using torch::Tensor;
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
-
-// Median wall time of `reps` calls of f (after one warm-up call when reps > 1).
-double median_time(int reps, const std::function<void()>& f) {
-    if (reps > 1) f();
-    std::vector<double> t;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = std::chrono::steady_clock::now();
-        f();
-        t.push_back(seconds_since(t0));
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
-
-// Single-core FMA peak in GFLOP/s: 12 independent accumulator chains (enough to cover the FMA latency on both
-// FMA pipes), 16 FLOP per 8-lane FMA.
-JANUSDNA_AVX2 double fma_peak_avx2() {
-    const int64_t iters = 20'000'000;
-    __m256 acc[12];
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i));
-    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    const auto t0 = std::chrono::steady_clock::now();
-    for (int64_t n = 0; n < iters; ++n)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b); // unrolled: acc stays in registers
-    const double s = seconds_since(t0);
-    float sink = 0;
-    for (int i = 0; i < 12; ++i) sink += kernels::avx2::hsum(acc[i]);
-    if (sink == 12345.0f) fmt::print(" ");
-    return 12.0 * 16.0 * iters / s / 1e9;
-}
 
 // Useful FLOP of masked attention: 4 d per allowed (row, key) pair (q.k and p.v), per head.
 double attention_flop(kernels::AttentionMask mask, int64_t T, int64_t heads, int64_t d) {
@@ -81,7 +47,7 @@ int main(int argc, char** argv) {
     at::set_num_threads(1);
     const bool avx2 = kernels::avx2::cpu_has_avx2_fma();
     if (!avx2) { fmt::print("# CPU without AVX2/FMA: nothing to compare\n"); return 0; }
-    const double peak = fma_peak_avx2();
+    const double peak = bench::fma_peak_core();
     fmt::print("# janusdna kernel benchmark, 1 thread, float32, AVX2+FMA; median of {} reps\n", reps);
     fmt::print("# measured AVX2 FMA peak: {:.1f} GFLOP/s per core\n", peak);
     fmt::print("{:<34} {:>10} {:>12} {:>10} {:>8} {:>8}\n", "kernel", "time_s", "rate", "unit", "vs_ref", "%peak");
@@ -102,10 +68,10 @@ int main(int argc, char** argv) {
         p.B = B.data_ptr<float>(), p.C = C.data_ptr<float>(), p.D = Dv.data_ptr<float>();
         p.z = z.data_ptr<float>(), p.delta_bias = bias.data_ptr<float>();
         const double updates = double(Bn * L * D * N);
-        const double t_ref = median_time(reps, [&] {
+        const double t_ref = bench::median_time(reps, [&] {
             for (int64_t b = 0; b < Bn; ++b) kernels::selective_scan_fwd_ref<float>(p, out.data_ptr<float>(), b, 0, D);
         });
-        const double t_fast = median_time(reps, [&] {
+        const double t_fast = bench::median_time(reps, [&] {
             for (int64_t b = 0; b < Bn; ++b) kernels::selective_scan_fwd_avx2(p, out.data_ptr<float>(), b, 0, D);
         });
         fmt::print("{:<34} {:>10.4f} {:>12.3f} {:>10} {:>8} {:>8}\n", "scan fwd reference (8x1024, D64 N16)", t_ref,
@@ -139,17 +105,17 @@ int main(int argc, char** argv) {
         double t_dense = 0;
         if (L <= 2048) { // dense: a [h, 2L, 2L] score matrix (1 GiB at L = 8,192 per head: not run beyond 2,048)
             c10::InferenceMode guard;
-            t_dense = median_time(r, [&] {
+            t_dense = bench::median_time(r, [&] {
                 ops::detail::janus_attention_composite(q, k, v, 0.25, ops::AttentionMask::janus);
             });
             row("attn dense " + tag, t_dense, 0);
-            const double t_ref = median_time(std::min(r, 3), [&] {
+            const double t_ref = bench::median_time(std::min(r, 3), [&] {
                 for (int64_t h = 0; h < heads; ++h)
                     kernels::attention_fwd_ref<float>(p, out.data_ptr<float>(), lse.data_ptr<float>(), 0, h, 0, T);
             });
             row("attn reference rows " + tag, t_ref, t_dense);
         }
-        const double t_tiled = median_time(r, [&] {
+        const double t_tiled = bench::median_time(r, [&] {
             for (int64_t h = 0; h < heads; ++h)
                 kernels::attention_fwd_avx2(p, out.data_ptr<float>(), lse.data_ptr<float>(), 0, h, 0, T);
         });

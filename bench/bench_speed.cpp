@@ -7,6 +7,7 @@
 // FLOP counts: the GEMMs per base of each preset (../shared/docs/PERFORMANCE.md: 0.97, 4.62, 18.0 MFLOP for
 // H = 32, 72, 144, both streams), 4 FLOP per scan state update, and 4 d per allowed query-key pair of the final
 // attention (8 H L per base); training counts three times the forward.
+#include "bench_common.h"
 #include "janus_attention.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
@@ -36,48 +37,8 @@ using torch::Tensor;
 namespace {
 
 using clk = std::chrono::steady_clock;
-double since(clk::time_point t0) { return std::chrono::duration<double>(clk::now() - t0).count(); }
-
-// Median wall time of `reps` calls of f after one warm-up call.
-double median_time(int reps, const std::function<void()>& f) {
-    f();
-    std::vector<double> t;
-    for (int r = 0; r < reps; ++r) {
-        const auto t0 = clk::now();
-        f();
-        t.push_back(since(t0));
-    }
-    std::sort(t.begin(), t.end());
-    return t[t.size() / 2];
-}
-
-// FMA peak of one core in GFLOP/s: 12 independent accumulator chains, 16 FLOP per 8-lane FMA.
-JANUSDNA_AVX2 double fma_peak_core() {
-    const int64_t iters = 20'000'000;
-    __m256 acc[12];
-    for (int i = 0; i < 12; ++i) acc[i] = _mm256_set1_ps(float(i));
-    const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
-    const auto t0 = clk::now();
-    for (int64_t n = 0; n < iters; ++n)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; ++i) acc[i] = _mm256_fmadd_ps(acc[i], a, b);
-    const double s = since(t0);
-    float sink = 0;
-    for (int i = 0; i < 12; ++i) sink += kernels::avx2::hsum(acc[i]);
-    if (sink == 12345.0f) fmt::print(" ");
-    return 12.0 * 16.0 * iters / s / 1e9;
-}
-
-// The same on n threads at once (their sum).
-double fma_peak(int n) {
-    std::vector<double> r(static_cast<size_t>(n));
-    std::vector<std::thread> t;
-    for (int i = 0; i < n; ++i) t.emplace_back([&r, i] { r[static_cast<size_t>(i)] = fma_peak_core(); });
-    for (auto& x : t) x.join();
-    double s = 0;
-    for (double x : r) s += x;
-    return s;
-}
+using bench::median_time;
+double since(clk::time_point t0) { return bench::seconds_since(t0); }
 
 double linear_mflop(int64_t H) { return H == 32 ? 0.97 : H == 72 ? 4.62 : 18.0; }
 double scan_updates(int64_t H) { return H == 32 ? 16.4e3 : H == 72 ? 36.9e3 : 73.7e3; }
@@ -116,25 +77,9 @@ double forward_rate(JanusModel& m, int64_t W, int64_t B, int reps) {
     return double(B * W) / t;
 }
 
-double train_rate(const ModelConfig& c, const Reference& ref, int steps) {
-    TrainOptions o;
-    o.seq_len = 1024;
-    o.batch = 4;
-    o.steps = steps + 1;
-    o.tokens_per_step = o.batch * o.seq_len;
-    auto comm = make_communicator();
-    torch::manual_seed(1);
-    JanusModel model(c);
-    model->init_weights();
-    Trainer trainer(model, o, *comm);
-    std::vector<Interval> all;
-    for (const auto& name : ref.contigs()) all.push_back({name, 0, ref.length(name), "train"});
-    WindowSampler sampler(ref, all, o.seq_len, o.seed, o.max_n_fraction, false);
-    trainer.train_step(sampler); // warm-up
-    std::vector<double> rates;
-    for (int s = 0; s < steps; ++s) rates.push_back(trainer.train_step(sampler).tokens_per_second);
-    std::sort(rates.begin(), rates.end());
-    return rates[rates.size() / 2];
+double train_rate(const std::string& preset, const Reference& ref, int steps) {
+    auto comm = make_communicator(); // one rank
+    return bench::train_tokens_per_second(preset, ref, 4, steps, *comm);
 }
 
 // Saturation mutagenesis (every SNV's LLR) over [beg, beg + len) of the first contig: SNVs per second.
@@ -177,7 +122,7 @@ int main(int argc, char** argv) {
     }
     tune_allocator();
     set_compute_threads(1);
-    const double peak1 = fma_peak(1), peakN = fma_peak(threads);
+    const double peak1 = bench::fma_peak(1), peakN = bench::fma_peak(threads);
     set_compute_threads(threads);
     fmt::print("# janusdna speed benchmark (issue #6): float32, {} threads, CPU: {}\n", threads, cpu_features());
     fmt::print("# measured AVX2 FMA peak: {:.1f} GFLOP/s on 1 core, {:.1f} on {} threads\n", peak1, peakN, threads);
@@ -248,12 +193,11 @@ int main(int argc, char** argv) {
     {
         const std::string genome = std::string(JANUSDNA_BUILD_DATADIR) + "/../test/data/train/chr20-40k.fa";
         Reference ref = Reference::open(genome);
-        const ModelConfig c = ModelConfig::preset("32-midattn");
         Row r{"training H32 window 1,024 batch 4, 1 rank", ">= 15,000", "tokens/s"};
         ops::set_reference_kernels(false);
-        r.fast = train_rate(c, ref, quick ? 2 : 4);
+        r.fast = train_rate("32-midattn", ref, quick ? 2 : 4);
         ops::set_reference_kernels(true);
-        r.reference = train_rate(c, ref, 2);
+        r.reference = train_rate("32-midattn", ref, 2);
         ops::set_reference_kernels(false);
         r.flop_per_unit = 3.0 * forward_flop_per_base(32, 1024);
         r.peak = peakN;

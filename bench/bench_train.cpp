@@ -2,6 +2,7 @@
 // presets at 1,024-base windows on one rank, and for two ranks on this machine (c10d Gloo over loopback; the
 // program starts its second rank itself). Prints a table.
 //   bench_train [--steps N] [--batch B] [--threads T] [--genome FA]
+#include "bench_common.h"
 #include "janusdna/fasta.h"
 #include "janusdna/runtime.h"
 #include "janusdna/train.h"
@@ -18,25 +19,8 @@ using namespace janusdna;
 
 namespace {
 
-// Median tokens/s over `steps` optimiser steps after one warm-up step.
 double measure(const std::string& preset, const Reference& ref, int64_t batch, int steps, Communicator& comm) {
-    TrainOptions o;
-    o.seq_len = 1024;
-    o.batch = batch;
-    o.steps = steps + 1;
-    o.tokens_per_step = batch * o.seq_len * comm.world();
-    torch::manual_seed(1);
-    JanusModel model(ModelConfig::preset(preset));
-    model->init_weights();
-    Trainer trainer(model, o, comm);
-    std::vector<Interval> all;
-    for (const auto& c : ref.contigs()) all.push_back({c, 0, ref.length(c), "train"});
-    WindowSampler sampler(ref, all, o.seq_len, o.seed, o.max_n_fraction, false);
-    trainer.train_step(sampler); // warm-up
-    std::vector<double> rates;
-    for (int s = 0; s < steps; ++s) rates.push_back(trainer.train_step(sampler).tokens_per_second);
-    std::sort(rates.begin(), rates.end());
-    return rates[rates.size() / 2];
+    return bench::train_tokens_per_second(preset, ref, batch, steps, comm);
 }
 
 } // namespace
