@@ -52,8 +52,10 @@ std::string build_info() {
     const std::string k = avx2 ? "AVX2+FMA: selective scan fwd/bwd, causal conv1d+SiLU fwd/bwd, tiled masked attention fwd/bwd"
                                : "scalar reference (no AVX2+FMA on this CPU)";
     return fmt::format("janusdna {}\nLibTorch {}\nhtslib {}\nBLAS: {}\nCUDA: not built\nCPU: {}\nkernels: {}\n"
-                       "threads: {} (windows, streams and heads as tasks; one thread inside each)\n",
-                       JANUSDNA_VERSION, TORCH_VERSION, hts_version(), blas, cpu_features(), k, parallel_threads());
+                       "threads: -@/--threads, default all {} cores (windows, streams and heads run as tasks, one "
+                       "thread inside each)\n",
+                       JANUSDNA_VERSION, TORCH_VERSION, hts_version(), blas, cpu_features(), k,
+                       std::max(1u, std::thread::hardware_concurrency()));
 }
 
 } // namespace janusdna
