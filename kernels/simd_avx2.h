@@ -41,26 +41,6 @@ JANUSDNA_AVX2 inline __m256 exp_ps(__m256 x) {
     return _mm256_andnot_ps(underflow, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
 }
 
-// exp(x) for x <= 0 (softmax arguments s - max), with exp(-inf) = 0: exp_ps without the upper clamp and the
-// underflow mask. Arguments below -87.3 give the smallest normal float times p (~1e-38) instead of 0: a weight
-// that no sum of fewer than 2^60 such terms can move. Same polynomial as exp_ps (~1.5e-7 relative).
-JANUSDNA_AVX2 inline __m256 exp_nonpos_ps(__m256 x) {
-    x = _mm256_max_ps(x, set1(-87.33654f));
-    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, set1(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(n, set1(0.693359375f), x);
-    r = _mm256_fnmadd_ps(n, set1(-2.12194440e-4f), r);
-    __m256 p = _mm256_fmadd_ps(set1(1.9875691500e-4f), r, set1(1.3981999507e-3f));
-    p = _mm256_fmadd_ps(p, r, set1(8.3334519073e-3f));
-    p = _mm256_fmadd_ps(p, r, set1(4.1665795894e-2f));
-    p = _mm256_fmadd_ps(p, r, set1(1.6666665459e-1f));
-    p = _mm256_fmadd_ps(p, r, set1(5.0000001201e-1f));
-    p = _mm256_fmadd_ps(p, r, set1(1.0f));
-    p = _mm256_fmadd_ps(p, r, set1(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
-}
-
 // 2^x for x <= 0, with 2^-inf = 0 up to ~1e-38 (as exp_nonpos_ps): n = round(x), 2^(x - n) by its degree-6 Taylor
 // polynomial in r = x - n, |r| <= 1/2 (truncation error 1.2e-7 relative). Twelve vector ops against exp_ps's
 // eighteen: callers fold log2(e) into a factor they apply anyway (the attention scale, the scan's A).
@@ -76,6 +56,13 @@ JANUSDNA_AVX2 inline __m256 exp2_nonpos_ps(__m256 x) {
     p = _mm256_fmadd_ps(p, r, set1(1.0f));
     const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+// exp(x) for x <= 0 (softmax arguments s - max, scan decays dt A) as exp2_nonpos_ps(log2(e) x): ~1.5e-7 relative
+// plus the rounding of log2(e) x (6e-8 |x| relative, i.e. 1e-6 at x = -20, where exp(x) is 2e-9). Arguments
+// below -87.3, and -inf, give ~1e-38 instead of 0: a weight that no sum of fewer than 2^60 such terms can move.
+JANUSDNA_AVX2 inline __m256 exp_nonpos_ps(__m256 x) {
+    return exp2_nonpos_ps(_mm256_mul_ps(x, set1(1.44269504088896341f)));
 }
 
 // log(x) for positive normal x, Cephes logf polynomial: max relative error ~1e-7.
