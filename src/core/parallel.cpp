@@ -12,6 +12,13 @@ namespace janusdna {
 namespace {
 std::atomic<int> g_threads{1};
 thread_local bool t_in_task = false;
+
+// Marks the current thread as running tasks (so nested calls run serially) and restores the mark on exit.
+struct InTask {
+    bool outer = t_in_task;
+    InTask() { t_in_task = true; }
+    ~InTask() { t_in_task = outer; }
+};
 } // namespace
 
 namespace detail {
@@ -26,15 +33,8 @@ void parallel_tasks(int64_t n, const std::function<void(int64_t)>& fn) {
     if (n <= 0) return;
     const int64_t width = std::min<int64_t>(parallel_width(), n);
     if (width <= 1) {
-        const bool outer = t_in_task;
-        t_in_task = true; // tasks are single-threaded inside, whichever thread runs them
-        try {
-            for (int64_t i = 0; i < n; ++i) fn(i);
-        } catch (...) {
-            t_in_task = outer;
-            throw;
-        }
-        t_in_task = outer;
+        InTask in_task; // tasks are single-threaded inside, whichever thread runs them
+        for (int64_t i = 0; i < n; ++i) fn(i);
         return;
     }
     std::vector<std::exception_ptr> errors(static_cast<size_t>(n));
@@ -42,8 +42,7 @@ void parallel_tasks(int64_t n, const std::function<void(int64_t)>& fn) {
     const at::ThreadLocalState state; // grad/inference mode etc. of the caller
     auto worker = [&](int64_t first) {
         at::ThreadLocalStateGuard guard(state);
-        const bool outer = t_in_task;
-        t_in_task = true;
+        InTask in_task;
         // The first task is fixed, so with n <= width the task-to-thread mapping never depends on timing; the
         // rest are handed out as threads come free (uneven tasks stay balanced).
         for (int64_t i = first; i < n; i = next.fetch_add(1)) {
@@ -53,7 +52,6 @@ void parallel_tasks(int64_t n, const std::function<void(int64_t)>& fn) {
                 errors[static_cast<size_t>(i)] = std::current_exception();
             }
         }
-        t_in_task = outer;
     };
     std::vector<std::thread> threads;
     threads.reserve(static_cast<size_t>(width - 1));
