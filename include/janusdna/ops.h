@@ -38,6 +38,24 @@ enum class AttentionMask { causal = 0, janus = 1 };
 torch::Tensor janus_attention(const torch::Tensor& q, const torch::Tensor& k, const torch::Tensor& v, double scale,
                               AttentionMask mask);
 
+// The dense layers (kernels/dense.h), with inference fast paths: AVX2 kernels when the CPU has them, the tensors
+// are float32 on the CPU and no autograd graph is wanted (grad mode off, or nothing requires grad); otherwise the
+// same computation in torch ops (differentiable). x may be a column slice of a wider tensor (read in place).
+// linear: x [..., K], weight [N, K], bias [N] or undefined -> [..., N].
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
+// SwiGLU MLP without biases: (silu(x gate^T) * (x up^T)) down^T. x [..., H]; gate, up [I, H]; down [H, I]
+// -> [..., H]. The fast path never materialises the [..., I] intermediates.
+torch::Tensor swiglu_mlp(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& up,
+                         const torch::Tensor& down);
+// Expert dispatch: y[index[r]] += scale[r] * swiglu_mlp(x[index[r]]) for r < M, rows read and written in place
+// (no gathered copies). x, y [T, H]; index [M] int64, distinct; scale [M].
+void swiglu_mlp_index_add_(torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& index,
+                           const torch::Tensor& scale, const torch::Tensor& gate, const torch::Tensor& up,
+                           const torch::Tensor& down);
+// RMSNorm as the reference's JanusDNARMSNorm: normalised in float32 (float64 for double), cast back to x's
+// dtype, times weight. x [..., D], weight [D] -> [..., D].
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+
 // Benchmarks only: true makes the ops above use the scalar reference kernels even where AVX2 ones exist, so that
 // both can be measured side by side in one run. Process-wide; off by default.
 void set_reference_kernels(bool on);

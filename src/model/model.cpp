@@ -18,18 +18,15 @@ static torch::nn::Linear linear(int64_t in, int64_t out, bool bias = false) {
     return torch::nn::Linear(torch::nn::LinearOptions(in, out).bias(bias));
 }
 
+// A Linear module's forward through ops::linear (its inference fast path; the same torch op under autograd).
+static Tensor run_linear(const torch::nn::Linear& l, const Tensor& x) { return ops::linear(x, l->weight, l->bias); }
+
 // ---------------------------------------------------------------------------------------------------------------
 RMSNormImpl::RMSNormImpl(int64_t dim, double eps_) : eps(eps_) {
     weight = register_parameter("weight", torch::ones({dim}));
 }
 
-Tensor RMSNormImpl::forward(const Tensor& x) {
-    // Normalise in float32 (or wider), cast back to the input dtype, then scale (JanusDNARMSNorm).
-    const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-    Tensor xf = x.to(compute);
-    Tensor y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-    return weight * y.to(x.scalar_type());
-}
+Tensor RMSNormImpl::forward(const Tensor& x) { return ops::rms_norm(x, weight, eps); }
 
 // ---------------------------------------------------------------------------------------------------------------
 MLPImpl::MLPImpl(int64_t hidden, int64_t inter) {
@@ -38,29 +35,8 @@ MLPImpl::MLPImpl(int64_t hidden, int64_t inter) {
     down_proj = register_module("down_proj", linear(inter, hidden));
 }
 
-// Rows per chunk of an MLP without autograd (see below).
-constexpr int64_t kMlpChunkRows = int64_t(1) << 14;
-
 Tensor MLPImpl::forward(const Tensor& x) {
-    if (at::GradMode::is_enabled()) return down_proj(torch::silu(gate_proj(x)) * up_proj(x)); // [.., I] -> [.., H]
-    // Without autograd: in place, and over chunks of rows. The [rows, I] intermediates (I = 4H) were the largest
-    // tensors of a full-context pass (2 KB per base and stream at H = 32); chunked, they stay a few MB.
-    const int64_t H = x.size(-1), rows = x.numel() / std::max<int64_t>(1, H);
-    auto run = [&](const Tensor& xc) {                                      // [n, H]
-        Tensor g = gate_proj(xc);                                           // [n, I]
-        torch::silu_(g).mul_(up_proj(xc));
-        return down_proj(g);                                                // [n, H]
-    };
-    if (rows <= kMlpChunkRows) return run(x);
-    const Tensor xf = x.reshape({rows, H});                                 // [rows, H]
-    Tensor out = torch::empty({rows, down_proj->weight.size(0)}, x.options()); // [rows, H]
-    for (int64_t r0 = 0; r0 < rows; r0 += kMlpChunkRows) {
-        const int64_t n = std::min(kMlpChunkRows, rows - r0);
-        out.narrow(0, r0, n).copy_(run(xf.narrow(0, r0, n)));
-    }
-    auto shape = x.sizes().vec();
-    shape.back() = out.size(1);
-    return out.view(shape);
+    return ops::swiglu_mlp(x, gate_proj->weight, up_proj->weight, down_proj->weight); // [.., H] -> [.., H]
 }
 
 MoEImpl::MoEImpl(int64_t hidden, int64_t inter, int64_t n_experts, int64_t k) : top_k(k) {
@@ -71,12 +47,43 @@ MoEImpl::MoEImpl(int64_t hidden, int64_t inter, int64_t n_experts, int64_t k) : 
 
 Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits) {
     const int64_t E = static_cast<int64_t>(experts->size());
-    Tensor logits = router(x);                                              // [T, E]
+    Tensor logits = run_linear(router, x);                                       // [T, E]
     if (router_logits) *router_logits = logits;
     const auto ct = logits.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat; // router in fp32+
     Tensor probs = torch::softmax(logits.to(ct), -1);                       // [T, E]
     auto [weights, chosen] = probs.topk(top_k, -1);                         // [T, k], [T, k]
     weights = weights.to(x.scalar_type());
+    if (!at::GradMode::is_enabled() && x.is_cpu()) {
+        // Inference: a counting sort of the (token, slot) pairs by expert (tokens ascending within an expert), then
+        // each expert adds its weighted output into y's rows in place (ops::swiglu_mlp_index_add_).
+        const int64_t T = x.size(0), k = top_k;
+        const Tensor ch = chosen.contiguous(), wt = weights.contiguous();  // [T, k]
+        const int64_t* c = ch.data_ptr<int64_t>();
+        std::vector<int64_t> start(static_cast<size_t>(E + 1), 0);
+        for (int64_t i = 0; i < T * k; ++i) ++start[static_cast<size_t>(c[i] + 1)];
+        for (int64_t e = 0; e < E; ++e) start[static_cast<size_t>(e + 1)] += start[static_cast<size_t>(e)];
+        Tensor index = torch::empty({T * k}, ch.options());                 // [T*k] token of each pair, by expert
+        Tensor scale = torch::empty({T * k}, wt.options());                 // [T*k] its routing weight
+        std::vector<int64_t> fill(start.begin(), start.end() - 1);
+        int64_t* ip = index.data_ptr<int64_t>();
+        AT_DISPATCH_FLOATING_TYPES(wt.scalar_type(), "moe_dispatch", [&] {
+            const scalar_t* w = wt.data_ptr<scalar_t>();
+            scalar_t* sp = scale.data_ptr<scalar_t>();
+            for (int64_t i = 0; i < T * k; ++i) {
+                const int64_t pos = fill[static_cast<size_t>(c[i])]++;
+                ip[pos] = i / k, sp[pos] = w[i];
+            }
+        });
+        Tensor y = torch::zeros_like(x);                                    // [T, H]
+        for (int64_t e = 0; e < E; ++e) {
+            const int64_t b = start[static_cast<size_t>(e)], n = start[static_cast<size_t>(e + 1)] - b;
+            if (n == 0) continue;
+            auto* mlp = experts[e]->as<MLPImpl>();
+            ops::swiglu_mlp_index_add_(y, x, index.narrow(0, b, n), scale.narrow(0, b, n), mlp->gate_proj->weight,
+                                       mlp->up_proj->weight, mlp->down_proj->weight);
+        }
+        return y;
+    }
     // Group the T*k (token, slot) pairs by expert with one sort, then one GEMM per expert.
     Tensor flat = chosen.reshape({-1});                                     // [T*k]
     Tensor order = flat.argsort();                                          // [T*k]
@@ -146,25 +153,26 @@ MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, torch::nn::Linear shared_in
 Tensor MambaMixerImpl::forward(const Tensor& u) {
     // Intermediates are released as soon as they are used (reset()): at a full-context pass over a million bases
     // each [B, L, Din] float tensor is 256 MB per stream, and holding all of them set the peak memory.
-    Tensor xz = in_proj(u);                                                 // [B, L, 2Din]
-    Tensor z = xz.narrow(-1, d_inner, d_inner).contiguous();                // [B, L, Din] gate
-    Tensor x = xz.narrow(-1, 0, d_inner).contiguous();                      // [B, L, Din]
-    xz.reset();
+    // in_proj as its two halves, so that x and the gate z come out contiguous.
+    const Tensor& Wi = in_proj->weight;                                     // [2Din, H]
+    const Tensor& bi = in_proj->bias;
+    Tensor x = ops::linear(u, Wi.narrow(0, 0, d_inner), bi.defined() ? bi.narrow(0, 0, d_inner) : bi); // [B, L, Din]
+    Tensor z = ops::linear(u, Wi.narrow(0, d_inner, d_inner), bi.defined() ? bi.narrow(0, d_inner, d_inner) : bi); // [B, L, Din]
     Tensor conv_w = conv1d->weight.view({d_inner, -1});                     // [Din, K]
     Tensor conv_b = conv1d->bias.defined() ? conv1d->bias : torch::zeros({d_inner}, conv_w.options());
     Tensor c = ops::causal_conv1d_silu(x, conv_w, conv_b);                  // [B, L, Din]
     x.reset();
-    Tensor xdbl = x_proj(c);                                                // [B, L, R+2N]
+    Tensor xdbl = run_linear(x_proj, c);                                                // [B, L, R+2N]
     Tensor dt = dt_layernorm(xdbl.narrow(-1, 0, dt_rank));                  // [B, L, R]
     Tensor Bm = b_layernorm(xdbl.narrow(-1, dt_rank, d_state)).contiguous(); // [B, L, N]
     Tensor Cm = c_layernorm(xdbl.narrow(-1, dt_rank + d_state, d_state)).contiguous(); // [B, L, N]
     xdbl.reset();
-    Tensor delta = torch::matmul(dt, dt_proj->weight.t()).contiguous();     // [B, L, Din]; bias goes to the scan
+    Tensor delta = ops::linear(dt, dt_proj->weight);                        // [B, L, Din]; bias goes to the scan
     dt.reset();
     Tensor A = -torch::exp(A_log);                                          // [Din, N]
     Tensor y = ops::selective_scan(c, delta, A, Bm, Cm, D, z, dt_proj->bias); // [B, L, Din]
     c.reset(), delta.reset(), z.reset();
-    return out_proj(y);                                                     // [B, L, H]
+    return run_linear(out_proj, y);                                              // [B, L, H]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -177,13 +185,13 @@ CausalAttentionImpl::CausalAttentionImpl(int64_t hidden, int64_t heads_) : heads
 
 Tensor CausalAttentionImpl::forward(const Tensor& x) {
     const int64_t B = x.size(0), L = x.size(1), H = x.size(2), d = H / heads;
-    Tensor q = q_proj(x).view({B, L, heads, d});                            // [B, L, h, d]
-    Tensor k = k_proj(x).view({B, L, heads, d});                            // [B, L, h, d]
-    Tensor v = v_proj(x).view({B, L, heads, d});                            // [B, L, h, d]
+    Tensor q = run_linear(q_proj, x).view({B, L, heads, d});                            // [B, L, h, d]
+    Tensor k = run_linear(k_proj, x).view({B, L, heads, d});                            // [B, L, h, d]
+    Tensor v = run_linear(v_proj, x).view({B, L, heads, d});                            // [B, L, h, d]
     const double scale = 1.0 / std::sqrt(static_cast<double>(d));
     // Flash-style kernel: no [B, h, L, L] score matrix (ops::detail::janus_attention_composite is the dense form).
     Tensor attn = ops::janus_attention(q, k, v, scale, ops::AttentionMask::causal); // [B, L, h, d]
-    return o_proj(attn.reshape({B, L, H}));                                 // [B, L, H]
+    return run_linear(o_proj, attn.reshape({B, L, H}));                                 // [B, L, H]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -249,14 +257,14 @@ torch::Tensor janus_mask(int64_t L, const torch::Device& device) {
 Tensor FinalAttentionImpl::forward(const Tensor& s) {
     const int64_t B = s.size(0), T = s.size(1), H = s.size(2), d = H / heads; // T = 2L
     Tensor x = input_layernorm(s);                                          // [B, 2L, H]
-    Tensor q = q_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
-    Tensor k = k_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
-    Tensor v = v_proj(x).view({B, T, heads, d});                            // [B, 2L, h, d]
+    Tensor q = run_linear(q_proj, x).view({B, T, heads, d});                            // [B, 2L, h, d]
+    Tensor k = run_linear(k_proj, x).view({B, T, heads, d});                            // [B, 2L, h, d]
+    Tensor v = run_linear(v_proj, x).view({B, T, heads, d});                            // [B, 2L, h, d]
     x.reset(); // freed before the attention runs (memory at full-context lengths)
     // The Janus mask (janus_mask(L) in dense form) applied tile-wise: memory O(L * H) instead of O(L^2).
     Tensor attn = ops::janus_attention(q, k, v, scale, ops::AttentionMask::janus).reshape({B, T, H}); // [B, 2L, H]
     q.reset(), k.reset(), v.reset();
-    Tensor h = s + o_proj(attn);                                            // [B, 2L, H]
+    Tensor h = s + run_linear(o_proj, attn);                                            // [B, 2L, H]
     attn.reset();
     return h + feed_forward(pre_ff_layernorm(h));                           // [B, 2L, H]
 }
@@ -355,7 +363,7 @@ ForwardOutput JanusModelImpl::forward_part(const Tensor& ids, const ForwardOptio
     if (final_mlp) y = y + final_mlp->forward(y);
     out.hidden = y;
     if (opt.logits) {
-        out.logits = lm_head(y);                                           // [B, L, V]
+        out.logits = run_linear(lm_head, y);                                           // [B, L, V]
         if (out.logits.scalar_type() != torch::kDouble) out.logits = out.logits.to(torch::kFloat);
     }
     return out;

@@ -1,0 +1,84 @@
+// Row-wise dense layers of the model, pure compute (no framework code): a linear layer, the SwiGLU MLP (the MLPs
+// and MoE experts) with optional row gather/scatter for expert dispatch, and RMSNorm.
+//
+// All matrices are row-major. Rows of x and y sit at a row stride (ldx, ldy) so that column slices of wider
+// tensors can be read and written in place. Weights use torch::nn::Linear's layout, [out, in].
+//
+//   linear:  y[r, n] = bias[n] + sum_k x[r, k] w[n, k]
+//   mlp:     h = silu(x W_gate^T) * (x W_up^T);  out = h W_down^T;  y[row] (+)= scale[r] * out[r]
+//   rmsnorm: y[r, :] = weight * x[r, :] / sqrt(mean_k x[r, k]^2 + eps)
+#pragma once
+#include <cstdint>
+#include <vector>
+
+namespace janusdna::kernels {
+
+template <typename T>
+struct LinearParams {
+    int64_t rows = 0, in = 0, out = 0; // M, K, N
+    const T* x = nullptr;              // [M, K] at row stride ldx
+    int64_t ldx = 0;
+    const T* weight = nullptr;         // [N, K]
+    const T* bias = nullptr;           // [N] or null
+    T* y = nullptr;                    // [M, N] at row stride ldy (overwritten)
+    int64_t ldy = 0;
+};
+
+template <typename T>
+struct MlpParams {
+    int64_t rows = 0, hidden = 0, inter = 0; // M, H, I
+    const T* x = nullptr;                    // [*, H] at row stride ldx
+    int64_t ldx = 0;
+    const int64_t* index = nullptr; // [M] or null: problem row r reads x row index[r] and writes y row index[r]
+    const T* scale = nullptr;       // [M] or null: out[r] is multiplied by scale[r]
+    const T* gate = nullptr;        // [I, H]
+    const T* up = nullptr;          // [I, H]
+    const T* down = nullptr;        // [H, I]
+    T* y = nullptr;                 // [*, H] at row stride ldy
+    int64_t ldy = 0;
+    bool accumulate = false;        // y += instead of y =
+};
+
+template <typename T>
+struct RmsNormParams {
+    int64_t rows = 0, dim = 0;
+    const T* x = nullptr; // [M, dim] at row stride ldx
+    int64_t ldx = 0;
+    const T* weight = nullptr; // [dim]
+    double eps = 1e-6;
+    T* y = nullptr; // [M, dim] at row stride ldy
+    int64_t ldy = 0;
+};
+
+// Scalar references (dense_ref.cpp), instantiated for float and double, over rows [r0, r1). Sums run in the
+// input precision, in index order; silu(g) = g / (1 + exp(-g)).
+template <typename T>
+void linear_ref(const LinearParams<T>& p, int64_t r0, int64_t r1);
+template <typename T>
+void swiglu_mlp_ref(const MlpParams<T>& p, int64_t r0, int64_t r1);
+template <typename T>
+void rmsnorm_ref(const RmsNormParams<T>& p, int64_t r0, int64_t r1);
+
+// AVX2 + FMA (dense_avx2.cpp), float32. The weights are first packed once per call into panels of 16 output
+// columns ([K][16], zero-padded), which every thread then shares; a 6-row x 16-column register block runs over
+// them (12 accumulators, 8 loads and 12 FMAs per k). The MLP packs gate and up side by side in one panel
+// (8 + 8 columns), so silu(g) * u is formed in registers and the [rows, I] intermediate never leaves L1; no
+// zero-fill of the output, no packing of x. Sums run in a different order than the references: tested to 1e-5
+// of the output's scale (sum over k of |terms|). Call only when dense_avx2_supported().
+struct PackedLinear {
+    int64_t in = 0, out = 0;
+    std::vector<float> panels; // [ceil(N / 16)][K][16]
+};
+struct PackedMlp {
+    int64_t hidden = 0, inter = 0, inter_pad = 0; // inter_pad: I rounded up to 8
+    std::vector<float> gate_up; // [I_pad / 8][H][16]: 8 gate columns, then the same 8 up columns
+    std::vector<float> down;    // [ceil(H / 16)][I_pad][16]
+};
+PackedLinear pack_linear_avx2(const float* weight, int64_t out, int64_t in);
+PackedMlp pack_mlp_avx2(const float* gate, const float* up, const float* down, int64_t hidden, int64_t inter);
+void linear_avx2(const LinearParams<float>& p, const PackedLinear& w, int64_t r0, int64_t r1);
+void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w, int64_t r0, int64_t r1);
+void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64_t r1);
+bool dense_avx2_supported(); // the running CPU has AVX2 and FMA
+
+} // namespace janusdna::kernels

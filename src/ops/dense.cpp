@@ -1,0 +1,184 @@
+// The dense layers' inference fast paths (kernels/dense.h) and their torch fallbacks.
+#include "dense.h"
+#include "janusdna/error.h"
+#include "janusdna/ops.h"
+#include "janusdna/parallel.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <sstream>
+
+namespace janusdna::ops {
+namespace {
+
+using torch::Tensor;
+
+constexpr int64_t kGrainRows = 240; // rows per parallel range (a multiple of the kernels' 6-row block)
+
+bool needs_graph(std::initializer_list<const Tensor*> ts) {
+    if (!at::GradMode::is_enabled()) return false;
+    for (const Tensor* t : ts)
+        if (t->defined() && t->requires_grad()) return true;
+    return false;
+}
+
+// True when the AVX2 kernels can run on these tensors: float32 on the CPU, no autograd graph wanted.
+bool fast_path(std::initializer_list<const Tensor*> ts) {
+    if (reference_kernels() || !kernels::dense_avx2_supported() || needs_graph(ts)) return false;
+    for (const Tensor* t : ts)
+        if (t->defined() && (t->scalar_type() != torch::kFloat || !t->device().is_cpu())) return false;
+    return true;
+}
+
+// x as rows of its last dimension at one row stride: the tensor itself when its leading dimensions collapse to
+// one stride (a column slice of a wider tensor does), else a contiguous copy.
+Tensor rows_of(const Tensor& x, int64_t& rows, int64_t& ld) {
+    Tensor t = x;
+    bool ok = t.dim() >= 1 && t.stride(-1) == 1;
+    for (int64_t i = 0; ok && i + 2 < t.dim(); ++i) ok = t.stride(i) == t.size(i + 1) * t.stride(i + 1);
+    if (!ok) t = t.contiguous();
+    rows = t.dim() >= 2 ? t.numel() / std::max<int64_t>(1, t.size(-1)) : 1;
+    ld = t.dim() >= 2 ? t.stride(-2) : t.size(-1);
+    return t;
+}
+
+std::vector<int64_t> with_last(const Tensor& x, int64_t n) {
+    auto shape = x.sizes().vec();
+    shape.back() = n;
+    return shape;
+}
+
+std::string shape_str(at::IntArrayRef sizes) {
+    std::ostringstream os;
+    os << sizes;
+    return os.str();
+}
+
+void check_weight(const Tensor& w, int64_t rows, int64_t cols, const char* what) {
+    if (w.dim() != 2 || w.size(0) != rows || w.size(1) != cols)
+        throw Error(fmt::format("{}: weight must be [{}, {}], got {}", what, rows, cols, shape_str(w.sizes())));
+}
+
+} // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    if (!fast_path({&x, &weight, &bias})) return torch::linear(x, weight, bias);
+    const int64_t K = x.size(-1), N = weight.size(0);
+    check_weight(weight, N, K, "linear");
+    int64_t M = 0, ldx = 0;
+    const Tensor xs = rows_of(x, M, ldx);
+    const Tensor w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : Tensor();
+    Tensor y = torch::empty(with_last(x, N), x.options());                 // [..., N]
+    if (M == 0) return y;
+    const kernels::PackedLinear packed = kernels::pack_linear_avx2(w.data_ptr<float>(), N, K);
+    kernels::LinearParams<float> p;
+    p.rows = M, p.in = K, p.out = N;
+    p.x = xs.data_ptr<float>(), p.ldx = ldx;
+    p.weight = w.data_ptr<float>(), p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
+    p.y = y.data_ptr<float>(), p.ldy = N;
+    parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
+    return y;
+}
+
+// Rows per chunk of the torch fallback without autograd: its [rows, I] intermediates (I = 4H) would otherwise be
+// the largest tensors of a full-context pass (2 KB per base and stream at H = 32).
+constexpr int64_t kMlpChunkRows = int64_t(1) << 14;
+
+Tensor swiglu_mlp_torch(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
+    if (needs_graph({&x, &gate, &up, &down})) return torch::linear(torch::silu(torch::linear(x, gate)) * torch::linear(x, up), down);
+    auto run = [&](const Tensor& xc) {                                      // [n, H]
+        Tensor g = torch::linear(xc, gate);                                 // [n, I]
+        torch::silu_(g).mul_(torch::linear(xc, up));
+        return torch::linear(g, down);                                      // [n, H]
+    };
+    const int64_t H = x.size(-1), rows = x.numel() / std::max<int64_t>(1, H);
+    if (rows <= kMlpChunkRows) return run(x);
+    const Tensor xf = x.reshape({rows, H});                                 // [rows, H]
+    Tensor out = torch::empty({rows, down.size(0)}, x.options());           // [rows, H]
+    for (int64_t r0 = 0; r0 < rows; r0 += kMlpChunkRows) {
+        const int64_t n = std::min(kMlpChunkRows, rows - r0);
+        out.narrow(0, r0, n).copy_(run(xf.narrow(0, r0, n)));
+    }
+    return out.view(with_last(x, out.size(1)));
+}
+
+Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
+    if (!fast_path({&x, &gate, &up, &down})) return swiglu_mlp_torch(x, gate, up, down);
+    const int64_t H = x.size(-1), I = gate.size(0);
+    check_weight(gate, I, H, "swiglu_mlp gate");
+    check_weight(up, I, H, "swiglu_mlp up");
+    check_weight(down, H, I, "swiglu_mlp down");
+    int64_t M = 0, ldx = 0;
+    const Tensor xs = rows_of(x, M, ldx);
+    Tensor y = torch::empty(with_last(x, H), x.options());                 // [..., H]
+    if (M == 0) return y;
+    const Tensor g = gate.contiguous(), u = up.contiguous(), d = down.contiguous();
+    const kernels::PackedMlp packed = kernels::pack_mlp_avx2(g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
+    kernels::MlpParams<float> p;
+    p.rows = M, p.hidden = H, p.inter = I;
+    p.x = xs.data_ptr<float>(), p.ldx = ldx;
+    p.gate = g.data_ptr<float>(), p.up = u.data_ptr<float>(), p.down = d.data_ptr<float>();
+    p.y = y.data_ptr<float>(), p.ldy = H;
+    parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_mlp_avx2(p, packed, r0, r1); });
+    return y;
+}
+
+void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, const Tensor& scale, const Tensor& gate,
+                           const Tensor& up, const Tensor& down) {
+    const int64_t H = x.size(-1), I = gate.size(0);
+    if (x.dim() != 2 || !y.sizes().equals(x.sizes()) || index.dim() != 1 || index.scalar_type() != torch::kLong ||
+        !scale.sizes().equals(index.sizes()))
+        throw Error("swiglu_mlp_index_add_: need x and y [T, H], index [M] (int64) and scale [M]");
+    if (!fast_path({&x, &y, &scale, &gate, &up, &down}) || needs_graph({&y})) {
+        y.index_add_(0, index, swiglu_mlp(x.index_select(0, index), gate, up, down) * scale.unsqueeze(1));
+        return;
+    }
+    check_weight(gate, I, H, "swiglu_mlp gate");
+    check_weight(up, I, H, "swiglu_mlp up");
+    check_weight(down, H, I, "swiglu_mlp down");
+    const int64_t M = index.size(0);
+    if (M == 0) return;
+    const Tensor xs = x.contiguous(), idx = index.contiguous(), sc = scale.contiguous();
+    if (!y.is_contiguous()) throw Error("swiglu_mlp_index_add_: y must be contiguous");
+    const int64_t T = x.size(0);
+    const int64_t* ip = idx.data_ptr<int64_t>();
+    for (int64_t r = 0; r < M; ++r)
+        if (ip[r] < 0 || ip[r] >= T) throw Error(fmt::format("swiglu_mlp_index_add_: index {} out of [0, {})", ip[r], T));
+    const Tensor g = gate.contiguous(), u = up.contiguous(), d = down.contiguous();
+    const kernels::PackedMlp packed = kernels::pack_mlp_avx2(g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
+    kernels::MlpParams<float> p;
+    p.rows = M, p.hidden = H, p.inter = I;
+    p.x = xs.data_ptr<float>(), p.ldx = H;
+    p.index = ip, p.scale = sc.data_ptr<float>();
+    p.gate = g.data_ptr<float>(), p.up = u.data_ptr<float>(), p.down = d.data_ptr<float>();
+    p.y = y.data_ptr<float>(), p.ldy = H, p.accumulate = true;
+    // Rows are distinct within a call (a token goes to an expert at most once), so ranges never write one row twice.
+    parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_mlp_avx2(p, packed, r0, r1); });
+}
+
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
+    if (!fast_path({&x, &weight})) {
+        // Normalise in float32 (or wider), cast back to the input dtype, then scale (JanusDNARMSNorm).
+        const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+        Tensor xf = x.to(compute);
+        Tensor y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+        return weight * y.to(x.scalar_type());
+    }
+    const int64_t D = x.size(-1);
+    if (weight.dim() != 1 || weight.size(0) != D)
+        throw Error(fmt::format("rms_norm: weight must be [{}], got {}", D, shape_str(weight.sizes())));
+    int64_t M = 0, ldx = 0;
+    const Tensor xs = rows_of(x, M, ldx);
+    const Tensor w = weight.contiguous();
+    Tensor y = torch::empty(x.sizes(), x.options());                        // [..., D]
+    if (M == 0) return y;
+    kernels::RmsNormParams<float> p;
+    p.rows = M, p.dim = D, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = w.data_ptr<float>(), p.eps = eps;
+    p.y = y.data_ptr<float>(), p.ldy = D;
+    parallel_for(0, M, 4 * kGrainRows, [&](int64_t r0, int64_t r1) { kernels::rmsnorm_avx2(p, r0, r1); });
+    return y;
+}
+
+} // namespace janusdna::ops

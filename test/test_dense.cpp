@@ -1,0 +1,199 @@
+// Tests for the dense-layer kernels (kernels/dense.h) and their ops: the scalar references against plain torch in
+// float64, the AVX2 kernels against the references on random shapes (odd sizes, row strides, gathered rows), the
+// ops' fast paths against their torch fallbacks, and the model's inference MoE dispatch against the autograd one.
+// Torch before doctest: LibTorch pulls in glog, whose CHECK macro would otherwise replace doctest's.
+#include <torch/torch.h>
+
+#include <doctest/doctest.h>
+
+#include "dense.h"
+#include "janusdna/error.h"
+#include "janusdna/model.h"
+#include "janusdna/ops.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace {
+
+using torch::Tensor;
+using namespace janusdna;
+const auto kF64 = torch::TensorOptions().dtype(torch::kDouble);
+
+double max_abs(const Tensor& t) { return t.abs().max().item<double>(); }
+double max_diff(const Tensor& a, const Tensor& b) { return max_abs(a.to(torch::kDouble) - b.to(torch::kDouble)); }
+
+// silu(x g^T) * (x u^T) d^T in float64 torch ops.
+Tensor mlp_torch(const Tensor& x, const Tensor& g, const Tensor& u, const Tensor& d) {
+    return torch::linear(torch::silu(torch::linear(x, g)) * torch::linear(x, u), d);
+}
+
+} // namespace
+
+TEST_CASE("dense: reference kernels match torch in float64") {
+    torch::manual_seed(11);
+    const int64_t M = 9, K = 13, N = 7, I = 10;
+    Tensor x = torch::randn({M, K + 3}, kF64).narrow(1, 1, K); // a column slice: row stride K + 3
+    Tensor w = torch::randn({N, K}, kF64), b = torch::randn({N}, kF64);
+    Tensor y = torch::full({M, N}, 99.0, kF64);
+    kernels::LinearParams<double> lp;
+    lp.rows = M, lp.in = K, lp.out = N, lp.x = x.data_ptr<double>(), lp.ldx = K + 3;
+    lp.weight = w.data_ptr<double>(), lp.bias = b.data_ptr<double>(), lp.y = y.data_ptr<double>(), lp.ldy = N;
+    kernels::linear_ref(lp, 0, M);
+    CHECK(max_diff(y, torch::linear(x, w, b)) < 1e-12);
+
+    // MLP with gathered rows, scales and accumulation: y[idx[r]] += s[r] * mlp(x[idx[r]]).
+    Tensor xm = torch::randn({M, K}, kF64), g = torch::randn({I, K}, kF64), u = torch::randn({I, K}, kF64),
+           d = torch::randn({K, I}, kF64);
+    Tensor idx = torch::tensor(std::vector<int64_t>{7, 2, 0, 5}), s = torch::randn({4}, kF64);
+    Tensor ym = torch::randn({M, K}, kF64), expect = ym.clone();
+    expect.index_add_(0, idx, mlp_torch(xm.index_select(0, idx), g, u, d) * s.unsqueeze(1));
+    kernels::MlpParams<double> mp;
+    mp.rows = 4, mp.hidden = K, mp.inter = I, mp.x = xm.data_ptr<double>(), mp.ldx = K, mp.index = idx.data_ptr<int64_t>();
+    mp.scale = s.data_ptr<double>(), mp.gate = g.data_ptr<double>(), mp.up = u.data_ptr<double>();
+    mp.down = d.data_ptr<double>(), mp.y = ym.data_ptr<double>(), mp.ldy = K, mp.accumulate = true;
+    kernels::swiglu_mlp_ref(mp, 0, 4);
+    CHECK(max_diff(ym, expect) < 1e-10);
+
+    Tensor wn = torch::randn({K}, kF64), yn = torch::empty({M, K}, kF64);
+    kernels::RmsNormParams<double> np;
+    np.rows = M, np.dim = K, np.x = x.data_ptr<double>(), np.ldx = K + 3, np.weight = wn.data_ptr<double>();
+    np.eps = 1e-6, np.y = yn.data_ptr<double>(), np.ldy = K;
+    kernels::rmsnorm_ref(np, 0, M);
+    CHECK(max_diff(yn, wn * x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6)) < 1e-12);
+}
+
+TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
+    if (!kernels::dense_avx2_supported()) return; // nothing to compare on this CPU
+    torch::manual_seed(12);
+    const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+    struct Shape { int64_t M, K, N, I; };
+    // Row counts around the 6-row block, K and N around the 16-column panels and 8-lane vectors, the presets.
+    const std::vector<Shape> shapes = {{1, 1, 1, 1},   {5, 3, 8, 8},     {6, 8, 15, 12},   {7, 16, 16, 30},
+                                       {13, 32, 17, 128}, {25, 37, 40, 9}, {250, 72, 288, 288}, {61, 144, 24, 576}};
+    for (const auto& sh : shapes) {
+        CAPTURE(sh.M);
+        CAPTURE(sh.K);
+        CAPTURE(sh.N);
+        CAPTURE(sh.I);
+        const int64_t ld = sh.K + 5;
+        Tensor xw = torch::randn({sh.M, ld}, f32), x = xw.narrow(1, 2, sh.K);
+        const float* xp = xw.data_ptr<float>() + 2;
+        Tensor w = torch::randn({sh.N, sh.K}, f32), b = torch::randn({sh.N}, f32);
+        // linear
+        Tensor y_ref = torch::empty({sh.M, sh.N}, f32), y = torch::empty({sh.M, sh.N}, f32);
+        kernels::LinearParams<float> lp;
+        lp.rows = sh.M, lp.in = sh.K, lp.out = sh.N, lp.x = xp, lp.ldx = ld;
+        lp.weight = w.data_ptr<float>(), lp.bias = b.data_ptr<float>(), lp.y = y_ref.data_ptr<float>(), lp.ldy = sh.N;
+        kernels::linear_ref(lp, 0, sh.M);
+        lp.y = y.data_ptr<float>();
+        const auto packed = kernels::pack_linear_avx2(w.data_ptr<float>(), sh.N, sh.K);
+        kernels::linear_avx2(lp, packed, 0, sh.M / 2), kernels::linear_avx2(lp, packed, sh.M / 2, sh.M);
+        const double lin_scale = max_abs(torch::linear(x.abs(), w.abs(), b.abs())) + 1e-30;
+        CHECK(max_diff(y, y_ref) <= 1e-5 * lin_scale);
+
+        // MLP: plain, and gathered rows with scales accumulated into y (every other row, in reverse).
+        const int64_t H = sh.K, I = sh.I;
+        Tensor g = torch::randn({I, H}, f32) / std::sqrt(double(H)), u = torch::randn({I, H}, f32) / std::sqrt(double(H));
+        Tensor d = torch::randn({H, I}, f32) / std::sqrt(double(I));
+        const auto pm = kernels::pack_mlp_avx2(g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
+        std::vector<int64_t> idx;
+        for (int64_t r = sh.M - 1; r >= 0; r -= 2) idx.push_back(r);
+        Tensor s = torch::randn({int64_t(idx.size())}, f32);
+        for (bool gather : {false, true}) {
+            CAPTURE(gather);
+            Tensor y0 = torch::randn({sh.M, H + 1}, f32);
+            Tensor ym_ref = y0.clone(), ym = y0.clone();
+            kernels::MlpParams<float> mp;
+            mp.rows = gather ? int64_t(idx.size()) : sh.M, mp.hidden = H, mp.inter = I, mp.x = xp, mp.ldx = ld;
+            mp.index = gather ? idx.data() : nullptr, mp.scale = gather ? s.data_ptr<float>() : nullptr;
+            mp.gate = g.data_ptr<float>(), mp.up = u.data_ptr<float>(), mp.down = d.data_ptr<float>();
+            mp.ldy = H + 1, mp.accumulate = gather;
+            mp.y = ym_ref.data_ptr<float>();
+            kernels::swiglu_mlp_ref(mp, 0, mp.rows);
+            mp.y = ym.data_ptr<float>();
+            kernels::swiglu_mlp_avx2(mp, pm, 0, mp.rows / 3), kernels::swiglu_mlp_avx2(mp, pm, mp.rows / 3, mp.rows);
+            const Tensor xd = x.to(torch::kDouble);
+            const double mlp_scale = max_abs(torch::linear(
+                (torch::silu(torch::linear(xd, g.to(torch::kDouble))) * torch::linear(xd, u.to(torch::kDouble))).abs(),
+                d.to(torch::kDouble).abs())) * (gather ? max_abs(s) : 1.0) + max_abs(y0);
+            CHECK(max_diff(ym, ym_ref) <= 1e-5 * mlp_scale);
+            if (!gather) CHECK(max_diff(ym.narrow(1, H, 1), y0.narrow(1, H, 1)) == 0.0); // the column past H untouched
+        }
+
+        // RMSNorm
+        Tensor wn = torch::randn({sh.K}, f32), yn_ref = torch::empty({sh.M, sh.K}, f32), yn = torch::empty({sh.M, sh.K}, f32);
+        kernels::RmsNormParams<float> np;
+        np.rows = sh.M, np.dim = sh.K, np.x = xp, np.ldx = ld, np.weight = wn.data_ptr<float>(), np.eps = 1e-6;
+        np.ldy = sh.K, np.y = yn_ref.data_ptr<float>();
+        kernels::rmsnorm_ref(np, 0, sh.M);
+        np.y = yn.data_ptr<float>();
+        kernels::rmsnorm_avx2(np, 0, sh.M);
+        CHECK(max_diff(yn, yn_ref) <= 1e-5 * (max_abs(yn_ref) + 1e-30));
+    }
+}
+
+TEST_CASE("dense ops: fast paths match the torch fallbacks; autograd takes the fallback") {
+    torch::manual_seed(13);
+    Tensor x = torch::randn({3, 50, 40}).narrow(2, 4, 32);                // [3, 50, 32], a column slice
+    Tensor w = torch::randn({20, 32}), b = torch::randn({20});
+    Tensor g = torch::randn({128, 32}) * 0.2, u = torch::randn({128, 32}) * 0.2, d = torch::randn({32, 128}) * 0.1;
+    Tensor wn = torch::rand({32}) + 0.5;
+    Tensor fast_lin, fast_mlp, fast_norm;
+    {
+        torch::NoGradGuard no_grad;
+        fast_lin = ops::linear(x, w, b), fast_mlp = ops::swiglu_mlp(x, g, u, d), fast_norm = ops::rms_norm(x, wn, 1e-6);
+    }
+    CHECK(fast_lin.sizes() == torch::IntArrayRef({3, 50, 20}));
+    CHECK(fast_mlp.sizes() == torch::IntArrayRef({3, 50, 32}));
+    CHECK(fast_norm.sizes() == torch::IntArrayRef({3, 50, 32}));
+    const Tensor xd = x.to(torch::kDouble);
+    CHECK(max_diff(fast_lin, torch::linear(xd, w.to(torch::kDouble), b.to(torch::kDouble))) < 1e-4);
+    CHECK(max_diff(fast_mlp, mlp_torch(xd, g.to(torch::kDouble), u.to(torch::kDouble), d.to(torch::kDouble))) < 1e-4);
+    CHECK(max_diff(fast_norm, wn.to(torch::kDouble) * xd * torch::rsqrt(xd.pow(2).mean(-1, true) + 1e-6)) < 1e-5);
+
+    // With a graph wanted the ops are the torch ops, and gradients flow to every input.
+    Tensor wg = w.clone().requires_grad_(true), gg = g.clone().requires_grad_(true), wng = wn.clone().requires_grad_(true);
+    Tensor loss = ops::linear(x, wg, b).sum() + ops::swiglu_mlp(x, gg, u, d).sum() + ops::rms_norm(x, wng, 1e-6).sum();
+    loss.backward();
+    REQUIRE(wg.grad().defined());
+    REQUIRE(gg.grad().defined());
+    REQUIRE(wng.grad().defined());
+    CHECK(max_diff(wg.grad(), x.sum(torch::IntArrayRef{0, 1}).unsqueeze(0).expand({20, 32})) < 1e-3);
+    CHECK(max_diff(wng.grad(), (x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6)).sum(torch::IntArrayRef{0, 1})) < 1e-3);
+
+    // Expert dispatch: in place into y's rows, the same as index_add_ of the gathered MLP.
+    Tensor xt = torch::randn({40, 32}), y = torch::randn({40, 32}), expect = y.clone();
+    Tensor idx = torch::tensor(std::vector<int64_t>{3, 39, 0, 17, 18}), s = torch::rand({5});
+    expect.index_add_(0, idx, mlp_torch(xt.index_select(0, idx), g, u, d) * s.unsqueeze(1));
+    {
+        torch::NoGradGuard no_grad;
+        ops::swiglu_mlp_index_add_(y, xt, idx, s, g, u, d);
+    }
+    CHECK(max_diff(y, expect) < 1e-5);
+
+    // Wrong shapes are errors, not reads out of bounds.
+    torch::NoGradGuard no_grad;
+    CHECK_THROWS_AS(ops::linear(x, torch::randn({20, 31})), Error);
+    CHECK_THROWS_AS(ops::swiglu_mlp(x, g, u, torch::randn({32, 127})), Error);
+    CHECK_THROWS_AS(ops::rms_norm(x, torch::randn({31}), 1e-6), Error);
+    Tensor bad_idx = torch::tensor(std::vector<int64_t>{40});
+    CHECK_THROWS_AS(ops::swiglu_mlp_index_add_(y, xt, bad_idx, torch::ones({1}), g, u, d), Error);
+}
+
+TEST_CASE("MoE: the inference dispatch equals the autograd path") {
+    torch::manual_seed(14);
+    MoE moe(32, 128, 16, 2);
+    for (auto& p : moe->parameters()) p.data().normal_(0.0, 0.2);
+    Tensor x = torch::randn({300, 32});
+    Tensor with_graph = moe->forward(x, nullptr);                                   // grad mode: sort, gather, index_add
+    Tensor inference;
+    {
+        torch::NoGradGuard no_grad;
+        inference = moe->forward(x, nullptr);                                       // counting sort, fused expert kernels
+    }
+    CHECK(with_graph.requires_grad());
+    CHECK(max_diff(inference, with_graph) <= 1e-5 * (max_abs(with_graph) + 1.0));
+    CHECK(max_abs(inference) > 0.0);
+}
