@@ -27,6 +27,7 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void panel_tile(const float*
     __m256 acc[R][2];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+#pragma GCC unroll 4
     for (int64_t k = 0; k < K; ++k) {
         const __m256 b0 = _mm256_loadu_ps(panel + k * kPanel), b1 = _mm256_loadu_ps(panel + k * kPanel + 8);
 #pragma GCC unroll 6
@@ -129,7 +130,7 @@ JANUSDNA_AVX2 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w
         for (int64_t q = 0; q < Ip / 8; ++q) {
             tile_rows(R, xr, H, w.gate_up.data() + q * H * kPanel, out);
             for (int r = 0; r < R; ++r)
-                _mm256_storeu_ps(h + r * Ip + 8 * q, _mm256_mul_ps(silu_ps(_mm256_load_ps(out[r])), _mm256_load_ps(out[r] + 8)));
+                _mm256_storeu_ps(h + r * Ip + 8 * q, _mm256_mul_ps(silu_fast_ps(_mm256_load_ps(out[r])), _mm256_load_ps(out[r] + 8)));
         }
         // y (+)= scale * h W_down^T.
         for (int64_t q = 0; q < panels; ++q) {

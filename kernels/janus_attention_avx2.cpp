@@ -55,6 +55,7 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void micro_tile(int64_t K, c
 #pragma GCC unroll 2
         for (int v = 0; v < NV; ++v)
             acc[r][v] = accumulate ? _mm256_loadu_ps(C + r * ldc + 8 * v) : _mm256_setzero_ps();
+#pragma GCC unroll 4
     for (int64_t k = 0; k < K; ++k) {
         __m256 b[NV];
 #pragma GCC unroll 2
@@ -222,6 +223,7 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
                 // Online softmax, 8 rows at a time: P^T = exp(S^T - m) in place.
                 for (int64_t g = 0; g < G; ++g) {
                     __m256 mx = set1(kNegInf);
+#pragma GCC unroll 4
                     for (int64_t j = 0; j < nk; ++j) mx = _mm256_max_ps(mx, _mm256_load_ps(St.data + j * kRows + 8 * g));
                     const __m256 m_old = _mm256_load_ps(m.data + 8 * g), m_new = _mm256_max_ps(m_old, mx);
                     // Rows with no key so far keep m = -inf; subtracting 0 instead keeps exp(-inf - m) at 0, not NaN.
@@ -233,12 +235,23 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
                         _mm256_store_ps(o, _mm256_mul_ps(alpha, _mm256_load_ps(o)));
                     }
                     __m256 sum = _mm256_mul_ps(alpha, _mm256_load_ps(l.data + 8 * g));
-                    for (int64_t j = 0; j < nk; ++j) {
+                    // Two running sums, so that the adds' latency does not bound the loop.
+                    __m256 sum1 = _mm256_setzero_ps();
+                    int64_t j = 0;
+                    for (; j + 2 <= nk; j += 2) {
                         float* sv = St.data + j * kRows + 8 * g;
-                        const __m256 pr = exp2_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv), m_use)); // masked: ~0
-                        _mm256_store_ps(sv, pr);
-                        sum = _mm256_add_ps(sum, pr);
+                        const __m256 p0 = exp2_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv), m_use)); // masked: ~0
+                        const __m256 p1 = exp2_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv + kRows), m_use));
+                        _mm256_store_ps(sv, p0), _mm256_store_ps(sv + kRows, p1);
+                        sum = _mm256_add_ps(sum, p0), sum1 = _mm256_add_ps(sum1, p1);
                     }
+                    if (j < nk) {
+                        float* sv = St.data + j * kRows + 8 * g;
+                        const __m256 p0 = exp2_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv), m_use));
+                        _mm256_store_ps(sv, p0);
+                        sum = _mm256_add_ps(sum, p0);
+                    }
+                    sum = _mm256_add_ps(sum, sum1);
                     _mm256_store_ps(l.data + 8 * g, sum);
                     _mm256_store_ps(m.data + 8 * g, m_new);
                 }
