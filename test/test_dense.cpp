@@ -134,7 +134,7 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
     }
 }
 
-TEST_CASE("dense ops: fast paths match the torch fallbacks; autograd takes the fallback") {
+TEST_CASE("dense ops: fast paths match torch; gradients flow and match torch's") {
     torch::manual_seed(13);
     Tensor x = torch::randn({3, 50, 40}).narrow(2, 4, 32);                // [3, 50, 32], a column slice
     Tensor w = torch::randn({20, 32}), b = torch::randn({20});
@@ -162,6 +162,24 @@ TEST_CASE("dense ops: fast paths match the torch fallbacks; autograd takes the f
     REQUIRE(wng.grad().defined());
     CHECK(max_diff(wg.grad(), x.sum(torch::IntArrayRef{0, 1}).unsqueeze(0).expand({20, 32})) < 1e-3);
     CHECK(max_diff(wng.grad(), (x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6)).sum(torch::IntArrayRef{0, 1})) < 1e-3);
+
+    // The linear layer under autograd (kernel forward and input gradient, BLAS weight gradient) against torch's.
+    {
+        Tensor xa = torch::randn({2, 30, 24}).narrow(2, 3, 20).requires_grad_(true);   // a column slice
+        Tensor wa = torch::randn({36, 20}).requires_grad_(true), ba = torch::randn({36}).requires_grad_(true);
+        Tensor dy = torch::randn({2, 30, 36});
+        auto grads = torch::autograd::grad({(ops::linear(xa, wa, ba) * dy).sum()}, {xa, wa, ba});
+        Tensor xd = xa.detach().to(torch::kDouble).requires_grad_(true), wd = wa.detach().to(torch::kDouble).requires_grad_(true),
+               bd = ba.detach().to(torch::kDouble).requires_grad_(true);
+        auto expect = torch::autograd::grad({(torch::linear(xd, wd, bd) * dy.to(torch::kDouble)).sum()}, {xd, wd, bd});
+        for (size_t i = 0; i < 3; ++i) {
+            CAPTURE(i);
+            CHECK(max_diff(grads[i], expect[i]) <= 1e-5 * (max_abs(expect[i]) + 1.0));
+        }
+        // Without a bias, and with only the input needing a gradient.
+        Tensor gx = torch::autograd::grad({(ops::linear(xa, wa.detach()) * dy).sum()}, {xa})[0];
+        CHECK(max_diff(gx, expect[0]) <= 1e-5 * (max_abs(expect[0]) + 1.0));
+    }
 
     // Expert dispatch: in place into y's rows, the same as index_add_ of the gathered MLP.
     Tensor xt = torch::randn({40, 32}), y = torch::randn({40, 32}), expect = y.clone();

@@ -63,10 +63,14 @@ void check_weight(const Tensor& w, int64_t rows, int64_t cols, const char* what)
 
 } // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-    if (!fast_path({&x, &weight, &bias})) return torch::linear(x, weight, bias);
+namespace {
+
+// y = x W^T + b on the AVX2 kernel (no autograd), parallel over rows.
+Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     const int64_t K = x.size(-1), N = weight.size(0);
     check_weight(weight, N, K, "linear");
+    if (bias.defined() && (bias.dim() != 1 || bias.size(0) != N))
+        throw Error(fmt::format("linear: bias must be [{}], got {}", N, shape_str(bias.sizes())));
     int64_t M = 0, ldx = 0;
     const Tensor xs = rows_of(x, M, ldx);
     const Tensor w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : Tensor();
@@ -82,12 +86,50 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
     return y;
 }
 
+// The linear layer under autograd: the forward and the input gradient dy W (both skinny: K, N <= a few hundred)
+// on the kernel; the weight gradient dy^T x, a reduction over all rows, on BLAS (torch::mm), which does those well.
+struct LinearFn : torch::autograd::Function<LinearFn> {
+    static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, const Tensor& weight,
+                          const Tensor& bias) {
+        ctx->save_for_backward({x, weight});
+        return linear_kernel(x, weight, bias);
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grad_outputs) {
+        const auto saved = ctx->get_saved_variables();
+        const Tensor &x = saved[0], &w = saved[1];
+        const Tensor& dy = grad_outputs[0];                                 // [..., N]
+        const int64_t K = x.size(-1), N = w.size(0);
+        torch::autograd::variable_list grads(3);
+        if (ctx->needs_input_grad(0)) grads[0] = linear_kernel(dy, w.t().contiguous(), Tensor()); // [..., K]
+        if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
+            const Tensor dy2 = dy.reshape({-1, N});                         // [M, N]
+            if (ctx->needs_input_grad(1)) grads[1] = torch::mm(dy2.t(), x.reshape({-1, K})); // [N, K]
+            if (ctx->needs_input_grad(2)) grads[2] = dy2.sum(0);           // [N]
+        }
+        return grads;
+    }
+};
+
+} // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+    const bool kernel_ok = !reference_kernels() && kernels::dense_avx2_supported() && x.scalar_type() == torch::kFloat &&
+                           x.device().is_cpu() && weight.scalar_type() == torch::kFloat && weight.device().is_cpu() &&
+                           (!bias.defined() || (bias.scalar_type() == torch::kFloat && bias.device().is_cpu()));
+    if (!kernel_ok) return torch::linear(x, weight, bias);
+    if (!needs_graph({&x, &weight, &bias})) return linear_kernel(x, weight, bias);
+    // Undefined tensors cannot be Function inputs: a missing bias becomes zeros (which need no gradient).
+    return LinearFn::apply(x, weight, bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options()));
+}
+
 // Rows per chunk of the torch fallback without autograd: its [rows, I] intermediates (I = 4H) would otherwise be
 // the largest tensors of a full-context pass (2 KB per base and stream at H = 32).
 constexpr int64_t kMlpChunkRows = int64_t(1) << 14;
 
 Tensor swiglu_mlp_torch(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
-    if (needs_graph({&x, &gate, &up, &down})) return torch::linear(torch::silu(torch::linear(x, gate)) * torch::linear(x, up), down);
+    if (needs_graph({&x, &gate, &up, &down}))
+        return ops::linear(torch::silu(ops::linear(x, gate)) * ops::linear(x, up), down);
     auto run = [&](const Tensor& xc) {                                      // [n, H]
         Tensor g = torch::linear(xc, gate);                                 // [n, I]
         torch::silu_(g).mul_(torch::linear(xc, up));
