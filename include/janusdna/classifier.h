@@ -87,6 +87,7 @@ private:
     double lr_at(int64_t step) const;
     void precompute_features();
     torch::Tensor train_batch_logits(const std::vector<int64_t>& idx, torch::Tensor* aux);
+    torch::Tensor train_batch_ids(const std::vector<int64_t>& idx); // [n, length], reverse-complemented where drawn
     std::pair<double, double> validate(); // (loss, metric)
 
     SequenceClassifier clf_;

@@ -6,6 +6,7 @@
 #include "janusdna/safetensors.h"
 #include "janusdna/splitmix.h"
 #include "janusdna/tokenizer.h"
+#include "share_backward.h"
 
 #include <chrono>
 #include <cmath>
@@ -177,6 +178,11 @@ torch::Tensor Finetuner::train_batch_logits(const std::vector<int64_t>& idx, tor
         *aux = torch::zeros({});
         return clf_->classify(pooled);                                                         // [n, C]
     }
+    return clf_->classify(clf_->pool(train_batch_ids(idx), aux));                              // [n, C]
+}
+
+torch::Tensor Finetuner::train_batch_ids(const std::vector<int64_t>& idx) {
+    const int64_t n = static_cast<int64_t>(idx.size());
     std::vector<std::string> fwd, rev;
     std::vector<int64_t> fwd_at, rev_at;
     for (int64_t j = 0; j < n; ++j) {
@@ -188,7 +194,7 @@ torch::Tensor Finetuner::train_batch_logits(const std::vector<int64_t>& idx, tor
     torch::Tensor ids = torch::empty({n, o_.length}, torch::kLong);                            // [n, L]
     if (!fwd.empty()) ids.index_copy_(0, torch::tensor(fwd_at), encode_sequences(fwd, o_.length, false));
     if (!rev.empty()) ids.index_copy_(0, torch::tensor(rev_at), encode_sequences(rev, o_.length, true));
-    return clf_->classify(clf_->pool(ids, aux));                                               // [n, C]
+    return ids;
 }
 
 EpochStats Finetuner::run_epoch(const std::function<bool()>& on_step) {
@@ -206,14 +212,37 @@ EpochStats Finetuner::run_epoch(const std::function<bool()>& on_step) {
         std::vector<int64_t> y;
         for (int64_t i : idx) y.push_back(train_labels_[i]);
         adam_->zero_grad();
-        torch::Tensor aux;
-        torch::Tensor logits = train_batch_logits(idx, &aux);                                  // [n, C]
-        torch::Tensor ce = torch::nn::functional::cross_entropy(logits, torch::tensor(y));
-        (ce + aux).backward();
+        double ce_value = 0, aux_value = 0;
+        if (o_.freeze_backbone) {
+            torch::Tensor aux;
+            torch::Tensor logits = train_batch_logits(idx, &aux);                              // [n, C]
+            torch::Tensor ce = torch::nn::functional::cross_entropy(logits, torch::tensor(y));
+            (ce + aux).backward();
+            ce_value = ce.item<double>(), aux_value = aux.item<double>();
+        } else {
+            // The batch's sequences split over threads, one graph each (share_backward.h): the same gradient as
+            // one graph of mean CE + aux over the whole batch.
+            namespace F = torch::nn::functional;
+            const torch::Tensor ids = train_batch_ids(idx), labels = torch::tensor(y);      // [n, L], [n]
+            const int64_t n = ids.size(0);
+            const auto r = train_detail::share_backward(*clf_->backbone, clf_->parameters(), n, 1.0 / n, 1.0,
+                                                        [&](int64_t b0, int64_t b1) {
+                ForwardOptions fo;
+                fo.logits = false;
+                fo.aux_loss = true; // collects the router logits
+                ForwardOutput out = clf_->backbone->forward(ids.narrow(0, b0, b1 - b0), fo);
+                train_detail::ShareOutput sh;
+                sh.loss = F::cross_entropy(clf_->classify(out.hidden.mean(1)), labels.narrow(0, b0, b1 - b0),
+                                           F::CrossEntropyFuncOptions().reduction(torch::kSum));
+                sh.router_fwd = std::move(out.router_fwd), sh.router_bwd = std::move(out.router_bwd);
+                return sh;
+            });
+            ce_value = r.loss_sum / static_cast<double>(n), aux_value = r.aux;
+        }
         lr = lr_at(step_);
         adam_->step(adam_->flat_grad(), lr, step_ + 1);
-        loss_sum_ += ce.item<double>();
-        aux_sum_ += aux.item<double>();
+        loss_sum_ += ce_value;
+        aux_sum_ += aux_value;
         ++step_;
         ++batch_in_epoch_;
         if (on_step && !on_step() && batch_in_epoch_ < per_epoch) {

@@ -3,6 +3,7 @@
 #include "janusdna/parallel.h"
 #include "janusdna/safetensors.h"
 #include "janusdna/train.h"
+#include "share_backward.h"
 
 #include <chrono>
 #include <cmath>
@@ -36,77 +37,29 @@ struct MicroBatch {
 };
 
 // Forward and backward of one micro-batch: adds the gradient of weight * (mean CE + aux loss) to every
-// parameter's .grad. The windows are split over parallel_width() threads, each running forward and backward of
-// its share on its own graph (LibTorch runs a CPU backward on the calling thread, so one graph would use one
-// core). The result equals the single-graph gradient: CE is summed per share and divided by the micro-batch's
-// token count, and the load-balancing loss (not a sum over windows) is computed once over all router logits;
-// its gradient with respect to each share's router logits is fed into that share's backward.
+// parameter's .grad, the windows split over threads with one graph each (share_backward.h): CE is summed per share
+// and divided by the micro-batch's token count.
 MicroBatch micro_batch(JanusModelImpl& model, const torch::Tensor& ids, double weight) {
     namespace F = torch::nn::functional;
-    const int64_t Bn = ids.size(0), L = ids.size(1), V = model.config.padded_vocab();
-    const int64_t parts = std::min<int64_t>(parallel_width(), Bn);
+    const int64_t V = model.config.padded_vocab();
     const double count = std::max<int64_t>(1, (ids != 4).sum().item<int64_t>()); // [PAD] (4) is not scored
-    auto first = [&](int64_t i) { return Bn * i / parts; };
-    std::vector<ForwardOutput> y(static_cast<size_t>(parts));
-    std::vector<torch::Tensor> ce(static_cast<size_t>(parts));
-    parallel_tasks(parts, [&](int64_t i) {
-        const torch::Tensor part = ids.narrow(0, first(i), first(i + 1) - first(i)); // [b, L]
+    const auto r = train_detail::share_backward(model, model.parameters(), ids.size(0), 1.0 / count, weight,
+                                                [&](int64_t b0, int64_t b1) {
+        const torch::Tensor part = ids.narrow(0, b0, b1 - b0);             // [b, L]
         ForwardOptions fo;
         fo.aux_loss = true; // collects the router logits
-        y[i] = model.forward(part, fo);
+        ForwardOutput y = model.forward(part, fo);
+        train_detail::ShareOutput s;
         // Targets are the inputs themselves: the logits at t never saw base t (MODEL.md 2.10).
-        ce[i] = F::cross_entropy(y[i].logits.view({-1, V}), part.reshape(-1),
-                                 F::CrossEntropyFuncOptions().ignore_index(4).reduction(torch::kSum));
+        s.loss = F::cross_entropy(y.logits.view({-1, V}), part.reshape(-1),
+                                  F::CrossEntropyFuncOptions().ignore_index(4).reduction(torch::kSum));
+        s.router_fwd = std::move(y.router_fwd), s.router_bwd = std::move(y.router_bwd);
+        return s;
     });
-    // The aux loss over the whole micro-batch, on detached copies of the router logits.
     MicroBatch out;
-    std::vector<torch::Tensor> leaves;
-    for (auto field : {&ForwardOutput::router_fwd, &ForwardOutput::router_bwd}) {
-        auto& dst = field == &ForwardOutput::router_fwd ? out.router_fwd : out.router_bwd;
-        for (size_t layer = 0; layer < (y[0].*field).size(); ++layer) {
-            std::vector<torch::Tensor> xs;
-            for (auto& yi : y) xs.push_back((yi.*field)[layer].detach());
-            dst.push_back(torch::cat(xs, 0).requires_grad_(true)); // [B*L, E]
-            leaves.push_back(dst.back());
-        }
-    }
-    std::vector<torch::Tensor> aux_grad; // d aux / d router logits, per leaf
-    if (!leaves.empty()) {
-        const int64_t k = model.config.num_experts_per_tok;
-        torch::Tensor aux = model.config.router_aux_loss_coef *
-                            (load_balancing_loss(out.router_fwd, k) + load_balancing_loss(out.router_bwd, k));
-        out.aux = aux.item<double>();
-        aux_grad = torch::autograd::grad({aux}, leaves);
-    }
-    // Backward per share, each on its own thread, into separate gradient lists.
-    const std::vector<torch::Tensor> params = model.parameters();
-    std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(parts));
-    parallel_tasks(parts, [&](int64_t i) {
-        std::vector<torch::Tensor> outputs{ce[i]}, seeds{torch::full({}, weight / count, ce[i].options())};
-        size_t leaf = 0;
-        for (auto field : {&ForwardOutput::router_fwd, &ForwardOutput::router_bwd})
-            for (const auto& logits : y[i].*field) {
-                outputs.push_back(logits);                                                   // [b*L, E]
-                seeds.push_back(weight * aux_grad[leaf++].narrow(0, first(i) * L, (first(i + 1) - first(i)) * L));
-            }
-        grads[i] = torch::autograd::grad(outputs, params, seeds, /*retain_graph=*/false, /*create_graph=*/false,
-                                         /*allow_unused=*/true);
-    });
-    torch::NoGradGuard no_grad;
-    for (size_t p = 0; p < params.size(); ++p) {
-        torch::Tensor g;
-        for (auto& gi : grads) // in share order, so the sum does not depend on thread timing
-            if (gi[p].defined()) g = g.defined() ? g + gi[p] : gi[p];
-        if (!g.defined()) continue;
-        torch::Tensor param = params[p];
-        if (param.grad().defined()) param.mutable_grad().add_(g);
-        else param.mutable_grad() = g.clone();
-    }
-    double ce_sum = 0;
-    for (auto& c : ce) ce_sum += c.item<double>();
-    out.ce = ce_sum / count;
-    for (auto& r : out.router_fwd) r = r.detach();
-    for (auto& r : out.router_bwd) r = r.detach();
+    out.ce = r.loss_sum / count;
+    out.aux = r.aux;
+    out.router_fwd = r.router_fwd, out.router_bwd = r.router_bwd;
     return out;
 }
 
@@ -138,7 +91,7 @@ double Trainer::lr_at(int64_t step) const {
 
 StepStats Trainer::train_step(const WindowSampler& sampler) {
     const auto t0 = std::chrono::steady_clock::now();
-    const int64_t M = micro_batches_per_step(), V = model_->config.padded_vocab();
+    const int64_t M = micro_batches_per_step();
     model_->train();
     adam_.zero_grad();
     StepStats st;

@@ -1,0 +1,71 @@
+// See share_backward.h.
+#include "share_backward.h"
+#include "janusdna/parallel.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+namespace janusdna::train_detail {
+
+BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tensor>& params, int64_t rows,
+                           double loss_scale, double weight,
+                           const std::function<ShareOutput(int64_t b0, int64_t b1)>& share) {
+    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(parallel_width(), rows));
+    auto first = [&](int64_t i) { return rows * i / parts; };
+    std::vector<ShareOutput> y(static_cast<size_t>(parts));
+    parallel_tasks(parts, [&](int64_t i) { y[static_cast<size_t>(i)] = share(first(i), first(i + 1)); });
+
+    // The aux loss over the whole batch, on detached copies of the router logits.
+    BatchResult out;
+    std::vector<torch::Tensor> leaves;
+    for (auto field : {&ShareOutput::router_fwd, &ShareOutput::router_bwd}) {
+        auto& dst = field == &ShareOutput::router_fwd ? out.router_fwd : out.router_bwd;
+        for (size_t layer = 0; layer < (y[0].*field).size(); ++layer) {
+            std::vector<torch::Tensor> xs;
+            for (auto& yi : y) xs.push_back((yi.*field)[layer].detach());
+            dst.push_back(torch::cat(xs, 0).requires_grad_(true));          // [rows * L, E]
+            leaves.push_back(dst.back());
+        }
+    }
+    std::vector<torch::Tensor> aux_grad; // d aux / d router logits, per leaf
+    if (!leaves.empty()) {
+        const int64_t k = model.config.num_experts_per_tok;
+        torch::Tensor aux = model.config.router_aux_loss_coef *
+                            (load_balancing_loss(out.router_fwd, k) + load_balancing_loss(out.router_bwd, k));
+        out.aux = aux.item<double>();
+        aux_grad = torch::autograd::grad({aux}, leaves);
+    }
+    // Backward per share, each on its own thread, into separate gradient lists.
+    std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(parts));
+    parallel_tasks(parts, [&](int64_t i) {
+        const ShareOutput& s = y[static_cast<size_t>(i)];
+        std::vector<torch::Tensor> outputs{s.loss}, seeds{torch::full({}, weight * loss_scale, s.loss.options())};
+        size_t leaf = 0;
+        for (auto field : {&ShareOutput::router_fwd, &ShareOutput::router_bwd})
+            for (const auto& logits : s.*field) {
+                // This share's rows of the whole-batch leaf: the shares before it hold first(i) rows' logits.
+                const int64_t per_row = logits.size(0) / std::max<int64_t>(1, first(i + 1) - first(i));
+                outputs.push_back(logits);                                 // [b * L, E]
+                seeds.push_back(weight * aux_grad[leaf++].narrow(0, first(i) * per_row, logits.size(0)));
+            }
+        grads[static_cast<size_t>(i)] = torch::autograd::grad(outputs, params, seeds, /*retain_graph=*/false,
+                                                              /*create_graph=*/false, /*allow_unused=*/true);
+    });
+    torch::NoGradGuard no_grad;
+    for (size_t p = 0; p < params.size(); ++p) {
+        torch::Tensor g;
+        for (auto& gi : grads) // in share order, so the sum does not depend on thread timing
+            if (gi[p].defined()) g = g.defined() ? g + gi[p] : gi[p];
+        if (!g.defined()) continue;
+        torch::Tensor param = params[p];
+        if (param.grad().defined()) param.mutable_grad().add_(g);
+        else param.mutable_grad() = g.clone();
+    }
+    for (auto& s : y) out.loss_sum += s.loss.item<double>();
+    for (auto& r : out.router_fwd) r = r.detach();
+    for (auto& r : out.router_bwd) r = r.detach();
+    return out;
+}
+
+} // namespace janusdna::train_detail
