@@ -72,6 +72,7 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
     // Row counts around the 6-row block, K and N around the 16-column panels and 8-lane vectors, the presets.
     const std::vector<Shape> shapes = {{1, 1, 1, 1},   {5, 3, 8, 8},     {6, 8, 15, 12},   {7, 16, 16, 30},
                                        {13, 32, 17, 128}, {25, 37, 40, 9}, {250, 72, 288, 288}, {61, 144, 24, 576}};
+    double worst_lin = 0, worst_mlp = 0, worst_norm = 0; // error / scale, reported
     for (const auto& sh : shapes) {
         CAPTURE(sh.M);
         CAPTURE(sh.K);
@@ -92,6 +93,7 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
         kernels::linear_avx2(lp, packed, 0, sh.M / 2), kernels::linear_avx2(lp, packed, sh.M / 2, sh.M);
         const double lin_scale = max_abs(torch::linear(x.abs(), w.abs(), b.abs())) + 1e-30;
         CHECK(max_diff(y, y_ref) <= 1e-5 * lin_scale);
+        worst_lin = std::max(worst_lin, max_diff(y, y_ref) / lin_scale);
 
         // MLP: plain, and gathered rows with scales accumulated into y (every other row, in reverse).
         const int64_t H = sh.K, I = sh.I;
@@ -119,6 +121,7 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
                 (torch::silu(torch::linear(xd, g.to(torch::kDouble))) * torch::linear(xd, u.to(torch::kDouble))).abs(),
                 d.to(torch::kDouble).abs())) * (gather ? max_abs(s) : 1.0) + max_abs(y0);
             CHECK(max_diff(ym, ym_ref) <= 1e-5 * mlp_scale);
+            worst_mlp = std::max(worst_mlp, max_diff(ym, ym_ref) / mlp_scale);
             if (!gather) CHECK(max_diff(ym.narrow(1, H, 1), y0.narrow(1, H, 1)) == 0.0); // the column past H untouched
         }
 
@@ -131,7 +134,9 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
         np.y = yn.data_ptr<float>();
         kernels::rmsnorm_avx2(np, 0, sh.M);
         CHECK(max_diff(yn, yn_ref) <= 1e-5 * (max_abs(yn_ref) + 1e-30));
+        worst_norm = std::max(worst_norm, max_diff(yn, yn_ref) / (max_abs(yn_ref) + 1e-30));
     }
+    MESSAGE("AVX2 vs reference, error / scale: linear " << worst_lin << ", mlp " << worst_mlp << ", rmsnorm " << worst_norm);
 }
 
 TEST_CASE("dense ops: fast paths match torch; gradients flow and match torch's") {
