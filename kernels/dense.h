@@ -50,6 +50,15 @@ struct RmsNormParams {
     int64_t ldy = 0;
 };
 
+// RMSNorm's backward over rows [r0, r1): grad_x (overwritten) and, when grad_weight is not null, the rows'
+// contribution sum_r dy[r, k] x[r, k] / rms[r] added to grad_weight[k].
+template <typename T>
+struct RmsNormGrads {
+    const T* grad_out = nullptr; // [M, dim], contiguous
+    T* grad_x = nullptr;         // [M, dim], contiguous
+    T* grad_weight = nullptr;    // [dim] accumulated into, or null
+};
+
 // Scalar references (dense_ref.cpp), instantiated for float and double, over rows [r0, r1). Sums run in the
 // input precision, in index order; silu(g) = g / (1 + exp(-g)).
 template <typename T>
@@ -58,6 +67,8 @@ template <typename T>
 void swiglu_mlp_ref(const MlpParams<T>& p, int64_t r0, int64_t r1);
 template <typename T>
 void rmsnorm_ref(const RmsNormParams<T>& p, int64_t r0, int64_t r1);
+template <typename T>
+void rmsnorm_bwd_ref(const RmsNormParams<T>& p, const RmsNormGrads<T>& g, int64_t r0, int64_t r1);
 
 // AVX2 + FMA (dense_avx2.cpp), float32. The weights are first packed once per call into panels of 16 output
 // columns ([K][16], zero-padded), which every thread then shares; a 6-row x 16-column register block runs over
@@ -79,6 +90,7 @@ PackedMlp pack_mlp_avx2(const float* gate, const float* up, const float* down, i
 void linear_avx2(const LinearParams<float>& p, const PackedLinear& w, int64_t r0, int64_t r1);
 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w, int64_t r0, int64_t r1);
 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64_t r1);
+void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1);
 bool dense_avx2_supported(); // the running CPU has AVX2 and FMA
 
 } // namespace janusdna::kernels

@@ -173,4 +173,32 @@ JANUSDNA_AVX2 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64
     }
 }
 
+JANUSDNA_AVX2 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1) {
+    const int64_t D = p.dim;
+    const float eps = static_cast<float>(p.eps);
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* x = p.x + r * p.ldx;
+        const float* dy = g.grad_out + r * D;
+        __m256 ss = _mm256_setzero_ps(), dot = _mm256_setzero_ps();
+        for (int64_t k = 0; k < D; k += 8) {
+            const int n = static_cast<int>(std::min<int64_t>(8, D - k));
+            const __m256i mask = lane_mask(n);
+            const __m256 xv = load_n(x + k, n, mask);
+            ss = _mm256_fmadd_ps(xv, xv, ss);
+            dot = _mm256_fmadd_ps(_mm256_mul_ps(load_n(dy + k, n, mask), load_n(p.weight + k, n, mask)), xv, dot);
+        }
+        const float inv = 1.0f / std::sqrt(hsum(ss) / static_cast<float>(D) + eps);
+        const __m256 vinv = set1(inv), vc = set1(inv * inv * inv * hsum(dot) / static_cast<float>(D));
+        for (int64_t k = 0; k < D; k += 8) {
+            const int n = static_cast<int>(std::min<int64_t>(8, D - k));
+            const __m256i mask = lane_mask(n);
+            const __m256 xv = load_n(x + k, n, mask), dv = load_n(dy + k, n, mask);
+            const __m256 gx = _mm256_fnmadd_ps(vc, xv, _mm256_mul_ps(vinv, _mm256_mul_ps(dv, load_n(p.weight + k, n, mask))));
+            store_n(g.grad_x + r * D + k, gx, n, mask);
+            if (g.grad_weight)
+                store_n(g.grad_weight + k, _mm256_fmadd_ps(_mm256_mul_ps(dv, xv), vinv, load_n(g.grad_weight + k, n, mask)), n, mask);
+        }
+    }
+}
+
 } // namespace janusdna::kernels

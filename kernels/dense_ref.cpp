@@ -54,10 +54,27 @@ void rmsnorm_ref(const RmsNormParams<T>& p, int64_t r0, int64_t r1) {
     }
 }
 
+template <typename T>
+void rmsnorm_bwd_ref(const RmsNormParams<T>& p, const RmsNormGrads<T>& g, int64_t r0, int64_t r1) {
+    const int64_t D = p.dim;
+    for (int64_t r = r0; r < r1; ++r) {
+        const T* x = p.x + r * p.ldx;
+        const T* dy = g.grad_out + r * D;
+        T ss = 0, dot = 0; // sum x^2, sum (dy w) x
+        for (int64_t k = 0; k < D; ++k) ss += x[k] * x[k], dot += dy[k] * p.weight[k] * x[k];
+        const T inv = T(1) / std::sqrt(ss / T(D) + T(p.eps));
+        const T c = inv * inv * inv * dot / T(D);
+        for (int64_t k = 0; k < D; ++k) g.grad_x[r * D + k] = inv * dy[k] * p.weight[k] - c * x[k];
+        if (g.grad_weight)
+            for (int64_t k = 0; k < D; ++k) g.grad_weight[k] += dy[k] * x[k] * inv;
+    }
+}
+
 #define JANUSDNA_DENSE_REF(T)                                                                                    \
     template void linear_ref<T>(const LinearParams<T>&, int64_t, int64_t);                                       \
     template void swiglu_mlp_ref<T>(const MlpParams<T>&, int64_t, int64_t);                                      \
-    template void rmsnorm_ref<T>(const RmsNormParams<T>&, int64_t, int64_t);
+    template void rmsnorm_ref<T>(const RmsNormParams<T>&, int64_t, int64_t);                                     \
+    template void rmsnorm_bwd_ref<T>(const RmsNormParams<T>&, const RmsNormGrads<T>&, int64_t, int64_t);
 JANUSDNA_DENSE_REF(float)
 JANUSDNA_DENSE_REF(double)
 #undef JANUSDNA_DENSE_REF

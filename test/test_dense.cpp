@@ -220,3 +220,47 @@ TEST_CASE("MoE: the inference dispatch equals the autograd path") {
     CHECK(max_diff(inference, with_graph) <= 1e-5 * (max_abs(with_graph) + 1.0));
     CHECK(max_abs(inference) > 0.0);
 }
+
+TEST_CASE("RMSNorm backward: reference vs autograd in float64, AVX2 vs reference, and the op's gradients") {
+    torch::manual_seed(15);
+    auto torch_norm = [](const Tensor& x, const Tensor& w) { return w * x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6); };
+    for (int64_t D : {1, 5, 8, 13, 32, 72}) {
+        CAPTURE(D);
+        const int64_t M = 11;
+        Tensor x = torch::randn({M, D}, kF64).requires_grad_(true), w = (torch::rand({D}, kF64) + 0.5).requires_grad_(true);
+        Tensor dy = torch::randn({M, D}, kF64);
+        auto expect = torch::autograd::grad({(torch_norm(x, w) * dy).sum()}, {x, w});
+        // float64 reference kernel
+        Tensor xd = x.detach(), wd = w.detach(), gx = torch::empty({M, D}, kF64), gw = torch::zeros({D}, kF64);
+        kernels::RmsNormParams<double> p;
+        p.rows = M, p.dim = D, p.x = xd.data_ptr<double>(), p.ldx = D, p.weight = wd.data_ptr<double>(), p.eps = 1e-6;
+        kernels::RmsNormGrads<double> g;
+        g.grad_out = dy.data_ptr<double>(), g.grad_x = gx.data_ptr<double>(), g.grad_weight = gw.data_ptr<double>();
+        kernels::rmsnorm_bwd_ref(p, g, 0, M);
+        CHECK(max_diff(gx, expect[0]) < 1e-10);
+        CHECK(max_diff(gw, expect[1]) < 1e-10);
+        // AVX2 against the float reference
+        if (kernels::dense_avx2_supported()) {
+            Tensor xf = xd.to(torch::kFloat), wf = wd.to(torch::kFloat), dyf = dy.to(torch::kFloat);
+            Tensor gx_ref = torch::empty({M, D}), gw_ref = torch::zeros({D}), gx_v = torch::empty({M, D}), gw_v = torch::zeros({D});
+            kernels::RmsNormParams<float> pf;
+            pf.rows = M, pf.dim = D, pf.x = xf.data_ptr<float>(), pf.ldx = D, pf.weight = wf.data_ptr<float>(), pf.eps = 1e-6;
+            kernels::RmsNormGrads<float> gr{dyf.data_ptr<float>(), gx_ref.data_ptr<float>(), gw_ref.data_ptr<float>()};
+            kernels::RmsNormGrads<float> gv{dyf.data_ptr<float>(), gx_v.data_ptr<float>(), gw_v.data_ptr<float>()};
+            kernels::rmsnorm_bwd_ref(pf, gr, 0, M);
+            kernels::rmsnorm_bwd_avx2(pf, gv, 0, 4), kernels::rmsnorm_bwd_avx2(pf, gv, 4, M);
+            // Scale: the terms' size, |dy w| / rms (at D = 1 the gradient itself cancels to ~0).
+            const double gx_scale = max_abs(dyf * wf * torch::rsqrt(xf.pow(2).mean(-1, true) + 1e-6));
+            CHECK(max_diff(gx_v, gx_ref) <= 1e-5 * gx_scale);
+            CHECK(max_diff(gw_v, gw_ref) <= 1e-5 * (max_abs((dyf * xf).abs().sum(0)) + 1e-30));
+        }
+    }
+    // The op under autograd (float32, a column slice, more rows than one weight-gradient block) against float64.
+    Tensor xs = torch::randn({3, 700, 40}).narrow(2, 4, 32).requires_grad_(true);
+    Tensor w = (torch::rand({32}) + 0.5).requires_grad_(true), dy = torch::randn({3, 700, 32});
+    auto got = torch::autograd::grad({(ops::rms_norm(xs, w, 1e-6) * dy).sum()}, {xs, w});
+    Tensor xd = xs.detach().to(torch::kDouble).requires_grad_(true), wd = w.detach().to(torch::kDouble).requires_grad_(true);
+    auto expect = torch::autograd::grad({(torch_norm(xd, wd) * dy.to(torch::kDouble)).sum()}, {xd, wd});
+    CHECK(max_diff(got[0], expect[0]) <= 1e-5 * max_abs(expect[0]));
+    CHECK(max_diff(got[1], expect[1]) <= 1e-5 * max_abs(expect[1]));
+}

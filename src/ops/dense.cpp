@@ -200,14 +200,9 @@ void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, cons
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_mlp_avx2(p, packed, r0, r1); });
 }
 
-Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
-    if (!fast_path({&x, &weight})) {
-        // Normalise in float32 (or wider), cast back to the input dtype, then scale (JanusDNARMSNorm).
-        const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
-        Tensor xf = x.to(compute);
-        Tensor y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
-        return weight * y.to(x.scalar_type());
-    }
+namespace {
+
+Tensor rms_norm_kernel(const Tensor& x, const Tensor& weight, double eps) {
     const int64_t D = x.size(-1);
     if (weight.dim() != 1 || weight.size(0) != D)
         throw Error(fmt::format("rms_norm: weight must be [{}], got {}", D, shape_str(weight.sizes())));
@@ -221,6 +216,61 @@ Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
     p.y = y.data_ptr<float>(), p.ldy = D;
     parallel_for(0, M, 4 * kGrainRows, [&](int64_t r0, int64_t r1) { kernels::rmsnorm_avx2(p, r0, r1); });
     return y;
+}
+
+// Rows per partial sum of the weight gradient: fixed blocks, summed in block order, so that the gradient does not
+// depend on how the rows were split over threads.
+constexpr int64_t kNormBlockRows = 1024;
+
+// RMSNorm under autograd: forward and backward each one pass over the rows on the AVX2 kernels (instead of a
+// chain of ~7 forward and ~12 backward torch ops).
+struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
+    static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, const Tensor& weight, double eps) {
+        ctx->save_for_backward({x, weight});
+        ctx->saved_data["eps"] = eps;
+        return rms_norm_kernel(x, weight, eps);
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grad_outputs) {
+        const auto saved = ctx->get_saved_variables();
+        const Tensor &x = saved[0], &weight = saved[1];
+        const Tensor dy = grad_outputs[0].contiguous();                     // [..., D]
+        const int64_t D = x.size(-1);
+        int64_t M = 0, ldx = 0;
+        const Tensor xs = rows_of(x, M, ldx), w = weight.contiguous();
+        Tensor dx = torch::empty(x.sizes(), x.options());                   // [..., D]
+        const bool need_w = ctx->needs_input_grad(1);
+        const int64_t blocks = (M + kNormBlockRows - 1) / kNormBlockRows;
+        Tensor partial = need_w ? torch::zeros({std::max<int64_t>(1, blocks), D}, x.options()) : Tensor(); // [blocks, D]
+        kernels::RmsNormParams<float> p;
+        p.rows = M, p.dim = D, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = w.data_ptr<float>();
+        p.eps = ctx->saved_data["eps"].toDouble();
+        parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+            for (int64_t blk = b0; blk < b1; ++blk) {
+                kernels::RmsNormGrads<float> g;
+                g.grad_out = dy.data_ptr<float>(), g.grad_x = dx.data_ptr<float>();
+                g.grad_weight = need_w ? partial.data_ptr<float>() + blk * D : nullptr;
+                kernels::rmsnorm_bwd_avx2(p, g, blk * kNormBlockRows, std::min(M, (blk + 1) * kNormBlockRows));
+            }
+        });
+        return {dx, need_w ? partial.sum(0) : Tensor(), Tensor()};
+    }
+};
+
+} // namespace
+
+Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
+    const bool kernel_ok = !reference_kernels() && kernels::dense_avx2_supported() && x.scalar_type() == torch::kFloat &&
+                           x.device().is_cpu() && weight.scalar_type() == torch::kFloat && weight.device().is_cpu();
+    if (!kernel_ok) {
+        // Normalise in float32 (or wider), cast back to the input dtype, then scale (JanusDNARMSNorm).
+        const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
+        Tensor xf = x.to(compute);
+        Tensor y = xf * torch::rsqrt(xf.pow(2).mean(-1, /*keepdim=*/true) + eps);
+        return weight * y.to(x.scalar_type());
+    }
+    if (!needs_graph({&x, &weight})) return rms_norm_kernel(x, weight, eps);
+    return RmsNormFn::apply(x, weight, eps);
 }
 
 } // namespace janusdna::ops
