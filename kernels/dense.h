@@ -59,6 +59,17 @@ struct RmsNormGrads {
     T* grad_weight = nullptr;    // [dim] accumulated into, or null
 };
 
+// The SwiGLU activation on a [M, 2I] gate|up matrix (gate in columns [0, I), up in [I, 2I)), rows [r0, r1):
+//   forward   h = silu(g) * u                              -> h [M, I]
+//   backward  dg = dh u silu'(g), du = dh silu(g)          -> dgu [M, 2I], the same layout as gu
+// silu'(g) = s (1 + g (1 - s)), s = sigmoid(g). All contiguous.
+template <typename T>
+void swiglu_act_ref(const T* gu, int64_t inter, T* h, int64_t r0, int64_t r1);
+template <typename T>
+void swiglu_act_bwd_ref(const T* gu, const T* dh, int64_t inter, T* dgu, int64_t r0, int64_t r1);
+void swiglu_act_avx2(const float* gu, int64_t inter, float* h, int64_t r0, int64_t r1);
+void swiglu_act_bwd_avx2(const float* gu, const float* dh, int64_t inter, float* dgu, int64_t r0, int64_t r1);
+
 // Scalar references (dense_ref.cpp), instantiated for float and double, over rows [r0, r1). Sums run in the
 // input precision, in index order; silu(g) = g / (1 + exp(-g)).
 template <typename T>

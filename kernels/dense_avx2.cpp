@@ -201,4 +201,37 @@ JANUSDNA_AVX2 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNorm
     }
 }
 
+JANUSDNA_AVX2 void swiglu_act_avx2(const float* gu, int64_t inter, float* h, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* g = gu + r * 2 * inter;
+        const float* u = g + inter;
+        for (int64_t i = 0; i < inter; i += 8) {
+            const int n = static_cast<int>(std::min<int64_t>(8, inter - i));
+            const __m256i mask = lane_mask(n);
+            store_n(h + r * inter + i, _mm256_mul_ps(silu_fast_ps(load_n(g + i, n, mask)), load_n(u + i, n, mask)), n, mask);
+        }
+    }
+}
+
+JANUSDNA_AVX2 void swiglu_act_bwd_avx2(const float* gu, const float* dh, int64_t inter, float* dgu, int64_t r0, int64_t r1) {
+    const __m256 one = set1(1.0f);
+    for (int64_t r = r0; r < r1; ++r) {
+        const float* g = gu + r * 2 * inter;
+        const float* u = g + inter;
+        float* dg = dgu + r * 2 * inter;
+        float* du = dg + inter;
+        for (int64_t i = 0; i < inter; i += 8) {
+            const int n = static_cast<int>(std::min<int64_t>(8, inter - i));
+            const __m256i mask = lane_mask(n);
+            const __m256 gv = load_n(g + i, n, mask), uv = load_n(u + i, n, mask), d = load_n(dh + r * inter + i, n, mask);
+            const __m256 s = sigmoid_fast_ps(gv);
+            const __m256 gs = _mm256_mul_ps(gv, s);                         // silu(g)
+            // silu'(g) = s (1 + g (1 - s)) = s + gs (1 - s)
+            const __m256 dsilu = _mm256_fmadd_ps(gs, _mm256_sub_ps(one, s), s);
+            store_n(dg + i, _mm256_mul_ps(_mm256_mul_ps(d, uv), dsilu), n, mask);
+            store_n(du + i, _mm256_mul_ps(d, gs), n, mask);
+        }
+    }
+}
+
 } // namespace janusdna::kernels

@@ -70,11 +70,33 @@ void rmsnorm_bwd_ref(const RmsNormParams<T>& p, const RmsNormGrads<T>& g, int64_
     }
 }
 
+template <typename T>
+void swiglu_act_ref(const T* gu, int64_t inter, T* h, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t i = 0; i < inter; ++i) {
+            const T g = gu[r * 2 * inter + i], u = gu[r * 2 * inter + inter + i];
+            h[r * inter + i] = g / (T(1) + std::exp(-g)) * u;
+        }
+}
+
+template <typename T>
+void swiglu_act_bwd_ref(const T* gu, const T* dh, int64_t inter, T* dgu, int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r)
+        for (int64_t i = 0; i < inter; ++i) {
+            const T g = gu[r * 2 * inter + i], u = gu[r * 2 * inter + inter + i], d = dh[r * inter + i];
+            const T s = T(1) / (T(1) + std::exp(-g));
+            dgu[r * 2 * inter + i] = d * u * s * (T(1) + g * (T(1) - s));
+            dgu[r * 2 * inter + inter + i] = d * g * s;
+        }
+}
+
 #define JANUSDNA_DENSE_REF(T)                                                                                    \
     template void linear_ref<T>(const LinearParams<T>&, int64_t, int64_t);                                       \
     template void swiglu_mlp_ref<T>(const MlpParams<T>&, int64_t, int64_t);                                      \
     template void rmsnorm_ref<T>(const RmsNormParams<T>&, int64_t, int64_t);                                     \
-    template void rmsnorm_bwd_ref<T>(const RmsNormParams<T>&, const RmsNormGrads<T>&, int64_t, int64_t);
+    template void rmsnorm_bwd_ref<T>(const RmsNormParams<T>&, const RmsNormGrads<T>&, int64_t, int64_t);        \
+    template void swiglu_act_ref<T>(const T*, int64_t, T*, int64_t, int64_t);                                    \
+    template void swiglu_act_bwd_ref<T>(const T*, const T*, int64_t, T*, int64_t, int64_t);
 JANUSDNA_DENSE_REF(float)
 JANUSDNA_DENSE_REF(double)
 #undef JANUSDNA_DENSE_REF

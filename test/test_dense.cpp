@@ -264,3 +264,42 @@ TEST_CASE("RMSNorm backward: reference vs autograd in float64, AVX2 vs reference
     CHECK(max_diff(got[0], expect[0]) <= 1e-5 * max_abs(expect[0]));
     CHECK(max_diff(got[1], expect[1]) <= 1e-5 * max_abs(expect[1]));
 }
+
+TEST_CASE("SwiGLU MLP under autograd: activation kernels and the op's gradients") {
+    torch::manual_seed(16);
+    const int64_t M = 9, I = 13;
+    Tensor gu = torch::randn({M, 2 * I}, kF64) * 3, dh = torch::randn({M, I}, kF64);
+    Tensor g = gu.narrow(1, 0, I).clone().requires_grad_(true), u = gu.narrow(1, I, I).clone().requires_grad_(true);
+    Tensor h_expect = torch::silu(g) * u;
+    auto expect = torch::autograd::grad({(h_expect * dh).sum()}, {g, u});
+    Tensor h = torch::empty({M, I}, kF64), dgu = torch::empty({M, 2 * I}, kF64);
+    kernels::swiglu_act_ref(gu.data_ptr<double>(), I, h.data_ptr<double>(), 0, M);
+    kernels::swiglu_act_bwd_ref(gu.data_ptr<double>(), dh.data_ptr<double>(), I, dgu.data_ptr<double>(), 0, M);
+    CHECK(max_diff(h, h_expect) < 1e-12);
+    CHECK(max_diff(dgu.narrow(1, 0, I), expect[0]) < 1e-12);
+    CHECK(max_diff(dgu.narrow(1, I, I), expect[1]) < 1e-12);
+    if (kernels::dense_avx2_supported()) {
+        Tensor guf = gu.to(torch::kFloat), dhf = dh.to(torch::kFloat);
+        Tensor hv = torch::empty({M, I}), dv = torch::empty({M, 2 * I});
+        kernels::swiglu_act_avx2(guf.data_ptr<float>(), I, hv.data_ptr<float>(), 0, M);
+        kernels::swiglu_act_bwd_avx2(guf.data_ptr<float>(), dhf.data_ptr<float>(), I, dv.data_ptr<float>(), 0, M);
+        CHECK(max_diff(hv, h_expect) <= 1e-6 * max_abs(h_expect));
+        CHECK(max_diff(dv.narrow(1, 0, I), expect[0]) <= 1e-6 * max_abs(expect[0]));
+        CHECK(max_diff(dv.narrow(1, I, I), expect[1]) <= 1e-6 * max_abs(expect[1]));
+    }
+    // The op: float32 with a graph against float64 torch ops, every input's gradient.
+    Tensor x = torch::randn({2, 40, 24}).requires_grad_(true);
+    Tensor wg = (torch::randn({96, 24}) * 0.2).requires_grad_(true), wu = (torch::randn({96, 24}) * 0.2).requires_grad_(true);
+    Tensor wd = (torch::randn({24, 96}) * 0.1).requires_grad_(true), dy = torch::randn({2, 40, 24});
+    Tensor y = ops::swiglu_mlp(x, wg, wu, wd);
+    auto got = torch::autograd::grad({(y * dy).sum()}, {x, wg, wu, wd});
+    std::vector<Tensor> in64;
+    for (const Tensor& t : {x, wg, wu, wd}) in64.push_back(t.detach().to(torch::kDouble).requires_grad_(true));
+    Tensor y64 = mlp_torch(in64[0], in64[1], in64[2], in64[3]);
+    auto want = torch::autograd::grad({(y64 * dy.to(torch::kDouble)).sum()}, in64);
+    CHECK(max_diff(y, y64) <= 1e-5 * max_abs(y64));
+    for (size_t i = 0; i < 4; ++i) {
+        CAPTURE(i);
+        CHECK(max_diff(got[i], want[i]) <= 1e-5 * max_abs(want[i]));
+    }
+}

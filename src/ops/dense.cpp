@@ -146,8 +146,63 @@ Tensor swiglu_mlp_torch(const Tensor& x, const Tensor& gate, const Tensor& up, c
     return out.view(with_last(x, out.size(1)));
 }
 
+namespace {
+
+// The SwiGLU MLP under autograd, as three skinny GEMMs on the kernel and two fused element-wise passes:
+//   forward   gu = x [W_gate; W_up]^T (one GEMM for both), h = silu(g) u, y = h W_down^T
+//   backward  dh = dy W_down, dgu = swiglu_act_bwd(gu, dh), dx = dgu [W_gate; W_up] (one GEMM),
+//             dW_down = dy^T h and d[W_gate; W_up] = dgu^T x on BLAS (reductions over all rows).
+// Saves x, gu and h (what the torch ops save, in fewer tensors).
+struct SwigluMlpFn : torch::autograd::Function<SwigluMlpFn> {
+    static Tensor forward(torch::autograd::AutogradContext* ctx, const Tensor& x, const Tensor& gate, const Tensor& up,
+                          const Tensor& down) {
+        const int64_t H = x.size(-1), I = gate.size(0);
+        check_weight(gate, I, H, "swiglu_mlp gate");
+        check_weight(up, I, H, "swiglu_mlp up");
+        check_weight(down, H, I, "swiglu_mlp down");
+        const Tensor wgu = torch::cat({gate, up}, 0);                       // [2I, H]
+        const Tensor gu = linear_kernel(x, wgu, Tensor()).reshape({-1, 2 * I}); // [M, 2I]
+        const int64_t M = gu.size(0);
+        Tensor h = torch::empty({M, I}, x.options());                       // [M, I]
+        parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) {
+            kernels::swiglu_act_avx2(gu.data_ptr<float>(), I, h.data_ptr<float>(), r0, r1);
+        });
+        ctx->save_for_backward({x, wgu, down, gu, h});
+        return linear_kernel(h, down, Tensor()).view(with_last(x, H));      // [..., H]
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grad_outputs) {
+        const auto saved = ctx->get_saved_variables();
+        const Tensor &x = saved[0], &wgu = saved[1], &down = saved[2], &gu = saved[3], &h = saved[4];
+        const int64_t H = x.size(-1), I = down.size(1), M = gu.size(0);
+        const Tensor dy = grad_outputs[0].reshape({M, H});                  // [M, H]
+        const Tensor dh = linear_kernel(dy, down.t().contiguous(), Tensor()); // [M, I]
+        Tensor dgu = torch::empty({M, 2 * I}, gu.options());                // [M, 2I]
+        parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) {
+            kernels::swiglu_act_bwd_avx2(gu.data_ptr<float>(), dh.data_ptr<float>(), I, dgu.data_ptr<float>(), r0, r1);
+        });
+        torch::autograd::variable_list grads(4);
+        if (ctx->needs_input_grad(0)) grads[0] = linear_kernel(dgu, wgu.t().contiguous(), Tensor()).view(x.sizes()); // [..., H]
+        if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
+            const Tensor dwgu = torch::mm(dgu.t(), x.reshape({M, H}));     // [2I, H]
+            if (ctx->needs_input_grad(1)) grads[1] = dwgu.narrow(0, 0, I);
+            if (ctx->needs_input_grad(2)) grads[2] = dwgu.narrow(0, I, I);
+        }
+        if (ctx->needs_input_grad(3)) grads[3] = torch::mm(dy.t(), h);     // [H, I]
+        return grads;
+    }
+};
+
+} // namespace
+
 Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
-    if (!fast_path({&x, &gate, &up, &down})) return swiglu_mlp_torch(x, gate, up, down);
+    if (!fast_path({&x, &gate, &up, &down})) {
+        const bool kernel_ok = !reference_kernels() && kernels::dense_avx2_supported();
+        bool all_float_cpu = true;
+        for (const Tensor* t : {&x, &gate, &up, &down}) all_float_cpu = all_float_cpu && t->scalar_type() == torch::kFloat && t->device().is_cpu();
+        if (kernel_ok && all_float_cpu) return SwigluMlpFn::apply(x, gate, up, down); // a graph is wanted
+        return swiglu_mlp_torch(x, gate, up, down);
+    }
     const int64_t H = x.size(-1), I = gate.size(0);
     check_weight(gate, I, H, "swiglu_mlp gate");
     check_weight(up, I, H, "swiglu_mlp up");
