@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
     if (tuned) tune_allocator();
     fmt::print("# janusdna forward-pass benchmark (inference mode, float32)\n");
     fmt::print("# threads {}, CPU features: {}\n", threads, cpu_features());
-    fmt::print("# kernels: AVX2 scan, conv and tiled attention when available; allocator tuning {}\n",
+    fmt::print("# kernels: AVX2 scan, conv, tiled attention and dense layers when available; allocator tuning {}\n",
                tuned ? "on" : "off (JANUSDNA_NO_MALLOPT)");
     fmt::print("{:>6} {:>8} {:>6} {:>12} {:>14} {:>10}\n", "hidden", "window", "batch", "median_s", "bases_per_s", "reps");
     const int64_t sizes[] = {32, 72, 144};

@@ -49,7 +49,8 @@ std::string build_info() {
     using getter = char* (*)();
     if (auto f = reinterpret_cast<getter>(dlsym(RTLD_DEFAULT, "openblas_get_config"))) blas = f();
     const bool avx2 = kernels::attention_avx2_supported();
-    const std::string k = avx2 ? "AVX2+FMA: selective scan fwd/bwd, causal conv1d+SiLU fwd/bwd, tiled masked attention fwd/bwd"
+    const std::string k = avx2 ? "AVX2+FMA: selective scan fwd/bwd, causal conv1d+SiLU fwd/bwd, tiled masked attention fwd/bwd, "
+                                      "linear, SwiGLU MLP and RMSNorm fwd/bwd"
                                : "scalar reference (no AVX2+FMA on this CPU)";
     return fmt::format("janusdna {}\nLibTorch {}\nhtslib {}\nBLAS: {}\nCUDA: not built\nCPU: {}\nkernels: {}\n"
                        "threads: -@/--threads, default all {} cores (windows, streams and heads run as tasks, one "
