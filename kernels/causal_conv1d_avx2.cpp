@@ -81,7 +81,7 @@ JANUSDNA_AVX2 void fwd_block(const ConvParams<float>& p, float* out, int64_t b, 
     for (; t < t1 && t < K - 1; ++t) { // head of the sequence: taps before time 0 are zero
         const int64_t k0 = K - 1 - t; // tap k0 reads time 0
         const __m256 pre = pre_act<KC, Full>(bias, wl, wt, K, k0, xb, D, mask);
-        st<Full>(ob + t * D, silu_ps(pre), mask);
+        st<Full>(ob + t * D, silu_fast_ps(pre), mask);
     }
     for (; t + kStepsFwd <= t1; t += kStepsFwd) { // independent steps side by side: their exp and divide chains overlap
         __m256 pre[kStepsFwd];
@@ -89,11 +89,11 @@ JANUSDNA_AVX2 void fwd_block(const ConvParams<float>& p, float* out, int64_t b, 
         for (int u = 0; u < kStepsFwd; ++u)
             pre[u] = pre_act<KC, Full>(bias, wl, wt, K, 0, xb + (t + u - (K - 1)) * D, D, mask);
 #pragma GCC unroll 8
-        for (int u = 0; u < kStepsFwd; ++u) st<Full>(ob + (t + u) * D, silu_ps(pre[u]), mask);
+        for (int u = 0; u < kStepsFwd; ++u) st<Full>(ob + (t + u) * D, silu_fast_ps(pre[u]), mask);
     }
     for (; t < t1; ++t) {
         const __m256 pre = pre_act<KC, Full>(bias, wl, wt, K, 0, xb + (t - (K - 1)) * D, D, mask);
-        st<Full>(ob + t * D, silu_ps(pre), mask);
+        st<Full>(ob + t * D, silu_fast_ps(pre), mask);
     }
 }
 

@@ -70,7 +70,7 @@ JANUSDNA_AVX2 void scan_block(const ScanParams<float>& p, float* out, int64_t b,
     for (int64_t t = 0; t < T; ++t) {
         const int64_t i = (b * L + t0 + t) * D + d0;
         __m256 yt = y[t];
-        if (p.z) yt = _mm256_mul_ps(yt, silu_ps(load_n(p.z + i, nd, mask)));
+        if (p.z) yt = _mm256_mul_ps(yt, silu_fast_ps(load_n(p.z + i, nd, mask)));
         store_n(out + i, yt, nd, mask);
     }
 }
