@@ -76,7 +76,13 @@ int main_finetune(int argc, char** argv) {
         SequenceClassifier clf(m.model, static_cast<int64_t>(d.classes.size()));
         Finetuner ft(clf, o, cli::sequences_of(d.train), cli::labels_of(d.train), cli::sequences_of(d.valid),
                      cli::labels_of(d.valid), static_cast<int>(d.classes.size()));
-        if (!resume.empty()) ft.load_checkpoint(resume);
+        if (!resume.empty()) {
+            const nlohmann::json was = ft.load_checkpoint(resume); // the checkpoint's "extra"
+            if (!o.freeze_backbone && was.contains("threads") && was.at("threads") != compute_threads())
+                fmt::print(stderr, "janusdna finetune: warning: {} was written with -@ {}, resuming with -@ {}: the run "
+                                   "continues equal to float rounding, not bit-identically\n",
+                           resume, was.at("threads").dump(), compute_threads());
+        }
         if (common.verbosity > 0)
             fmt::print(stderr, "janusdna finetune: {}\njanusdna finetune: classes {}; train {}, validation {}, test {}; "
                                "length {}; {}{}\n", d.description, fmt::join(d.classes, ","), d.train.size(), d.valid.size(),
@@ -89,7 +95,7 @@ int main_finetune(int argc, char** argv) {
         if (resume.empty()) log << "epoch\tstep\tlr\ttrain_loss\taux_loss\tvalid_loss\tvalid_" << o.metric << "\tseconds\tbest\n";
         cli::Progress progress(cmd, "steps", ft.steps_per_epoch() * o.epochs, common.progress);
         progress.add(ft.step());
-        const nlohmann::json extra = {{"data", data.to_json()}};
+        const nlohmann::json extra = {{"data", data.to_json()}, {"threads", compute_threads()}};
         while (!ft.done()) {
             EpochStats st = ft.run_epoch([&] {
                 progress.add(1);

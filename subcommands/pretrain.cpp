@@ -164,6 +164,11 @@ int main_pretrain(int argc, char** argv) {
                 throw Error(fmt::format("{}: checkpoint was made with other training options ({}); resume with the same ones",
                                         resume, was.dump()));
             if (lead) trim_log(log_path, trainer.step());
+            const auto& extra = state.at("extra");
+            if (lead && extra.contains("threads") && extra.at("threads") != compute_threads())
+                fmt::print(stderr, "janusdna pretrain: warning: {} was written with -@ {}, resuming with -@ {}: the run "
+                                   "continues equal to float rounding, not bit-identically\n",
+                           resume, extra.at("threads").dump(), compute_threads());
         }
         const int64_t M = trainer.micro_batches_per_step();
         if (lead) {
@@ -200,7 +205,7 @@ int main_pretrain(int argc, char** argv) {
                 if (!*log) throw Error(fmt::format("{}: write error", log_path));
             }
             if (lead && (end || (o.checkpoint_every > 0 && st.step % o.checkpoint_every == 0))) {
-                nlohmann::json extra = {{"genome", genome}};
+                nlohmann::json extra = {{"genome", genome}, {"threads", compute_threads()}};
                 if (crash_hook && std::to_string(st.step) == crash_hook) {
                     std::string bytes = trainer.checkpoint_writer(extra).to_bytes();
                     AtomicFile f(ckpt_path);

@@ -11,6 +11,9 @@ run ft 0 "$BIN" finetune "${F[@]}" --epochs 2 --rc -o A.safetensors $TATA
 [ -s A.safetensors ] && [ -s A.safetensors.ckpt ] && ok || bad "finetune outputs missing"
 [ "$(tail -n +2 A.safetensors.log.tsv | wc -l)" = 2 ] && ok || bad "log should have 2 epochs"
 grep -q "classes 0,1; train 48, validation 16, test 24; length 128; full fine-tuning, w/ rc" ft.err && ok || bad "finetune summary: $(cat ft.err)"
+# resuming the finished run with another -@ is allowed (nothing left to do) and warns that it is not bit-identical
+run ft_threads 0 "$BIN" finetune --max-length 128 --batch 8 -@ 2 --epochs 2 --rc --resume A.safetensors.ckpt -o A2.safetensors $TATA
+grep -q 'written with -@ 1, resuming with -@ 2' ft_threads.err && ok || bad "no warning when resuming with another -@"
 run info_ft 0 "$BIN" info A.safetensors
 grep -q 'meta\[janusdna_classifier\].*"classes":\["0","1"\]' info_ft.out && ok || bad "info shows no classifier metadata"
 run eval1 0 "$BIN" evaluate -@ 1 -m A.safetensors --tsv A.eval.tsv --json A.eval.json --plot A

@@ -21,6 +21,10 @@ run resumed 0 "$BIN" pretrain "${T[@]}" --resume B.safetensors.ckpt -o B.safeten
 cmp -s A.tensors B.tensors && ok || bad "resumed weights differ from an uninterrupted run"
 cut -f1-6 A.safetensors.log.tsv > A.log; cut -f1-6 B.safetensors.log.tsv > B.log
 cmp -s A.log B.log && ok || bad "resumed log differs (steps, losses)"
+# resuming with another thread count is allowed, with a warning that it is no longer bit-identical
+T2=("${T[@]:0:${#T[@]}-2}" -@ 2)
+run resumed_threads 0 "$BIN" pretrain "${T2[@]}" --resume B.safetensors.ckpt -o C.safetensors $G
+grep -q 'written with -@ 1, resuming with -@ 2' resumed_threads.err && ok || bad "no warning when resuming with another -@"
 run info_training 0 "$BIN" info B.safetensors
 grep -q 'meta\[janusdna_training\].*"steps":6' info_training.out && ok || bad "info shows no training metadata"
 
