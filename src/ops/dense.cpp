@@ -24,13 +24,16 @@ bool needs_graph(std::initializer_list<const Tensor*> ts) {
     return false;
 }
 
-// True when the AVX2 kernels can run on these tensors: float32 on the CPU, no autograd graph wanted.
-bool fast_path(std::initializer_list<const Tensor*> ts) {
-    if (reference_kernels() || !kernels::dense_avx2_supported() || needs_graph(ts)) return false;
+// True when the AVX2 kernels can run on these tensors: float32 on the CPU (with or without a graph).
+bool kernel_ok(std::initializer_list<const Tensor*> ts) {
+    if (reference_kernels() || !kernels::dense_avx2_supported()) return false;
     for (const Tensor* t : ts)
         if (t->defined() && (t->scalar_type() != torch::kFloat || !t->device().is_cpu())) return false;
     return true;
 }
+
+// The kernels without autograd: float32 on the CPU and no graph wanted.
+bool fast_path(std::initializer_list<const Tensor*> ts) { return kernel_ok(ts) && !needs_graph(ts); }
 
 // x as rows of its last dimension at one row stride: the tensor itself when its leading dimensions collapse to
 // one stride (a column slice of a wider tensor does), else a contiguous copy.
@@ -114,10 +117,7 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
 } // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-    const bool kernel_ok = !reference_kernels() && kernels::dense_avx2_supported() && x.scalar_type() == torch::kFloat &&
-                           x.device().is_cpu() && weight.scalar_type() == torch::kFloat && weight.device().is_cpu() &&
-                           (!bias.defined() || (bias.scalar_type() == torch::kFloat && bias.device().is_cpu()));
-    if (!kernel_ok) return torch::linear(x, weight, bias);
+    if (!kernel_ok({&x, &weight, &bias})) return torch::linear(x, weight, bias);
     if (!needs_graph({&x, &weight, &bias})) return linear_kernel(x, weight, bias);
     // Undefined tensors cannot be Function inputs: a missing bias becomes zeros (which need no gradient).
     return LinearFn::apply(x, weight, bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options()));
@@ -196,13 +196,8 @@ struct SwigluMlpFn : torch::autograd::Function<SwigluMlpFn> {
 } // namespace
 
 Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
-    if (!fast_path({&x, &gate, &up, &down})) {
-        const bool kernel_ok = !reference_kernels() && kernels::dense_avx2_supported();
-        bool all_float_cpu = true;
-        for (const Tensor* t : {&x, &gate, &up, &down}) all_float_cpu = all_float_cpu && t->scalar_type() == torch::kFloat && t->device().is_cpu();
-        if (kernel_ok && all_float_cpu) return SwigluMlpFn::apply(x, gate, up, down); // a graph is wanted
-        return swiglu_mlp_torch(x, gate, up, down);
-    }
+    if (!kernel_ok({&x, &gate, &up, &down})) return swiglu_mlp_torch(x, gate, up, down);
+    if (needs_graph({&x, &gate, &up, &down})) return SwigluMlpFn::apply(x, gate, up, down);
     const int64_t H = x.size(-1), I = gate.size(0);
     check_weight(gate, I, H, "swiglu_mlp gate");
     check_weight(up, I, H, "swiglu_mlp up");
@@ -315,9 +310,7 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
 } // namespace
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
-    const bool kernel_ok = !reference_kernels() && kernels::dense_avx2_supported() && x.scalar_type() == torch::kFloat &&
-                           x.device().is_cpu() && weight.scalar_type() == torch::kFloat && weight.device().is_cpu();
-    if (!kernel_ok) {
+    if (!kernel_ok({&x, &weight})) {
         // Normalise in float32 (or wider), cast back to the input dtype, then scale (JanusDNARMSNorm).
         const auto compute = x.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat;
         Tensor xf = x.to(compute);
