@@ -223,7 +223,7 @@ void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, cons
     if (x.dim() != 2 || !y.sizes().equals(x.sizes()) || index.dim() != 1 || index.scalar_type() != torch::kLong ||
         !scale.sizes().equals(index.sizes()))
         throw Error("swiglu_mlp_index_add_: need x and y [T, H], index [M] (int64) and scale [M]");
-    if (!fast_path({&x, &y, &scale, &gate, &up, &down}) || needs_graph({&y})) {
+    if (!fast_path({&x, &y, &scale, &gate, &up, &down})) {
         y.index_add_(0, index, swiglu_mlp(x.index_select(0, index), gate, up, down) * scale.unsqueeze(1));
         return;
     }
