@@ -3,9 +3,10 @@
 //
 // Flash-attention form, written as small GEMMs. Query rows go in blocks of kRows, keys in tiles of kKeys. For a
 // (row block, key tile) pair the kernel computes the score tile S = (scale Q) K^T with a register-blocked GEMM
-// micro-kernel (keys along the vector lanes), masks it (only tiles that straddle a mask boundary pay for that),
-// turns it into probabilities with an online softmax (running max per row; the accumulators are rescaled only when
-// the max grows), and adds P V into the row block's output with the same micro-kernel (head dims along the
+// micro-kernel (keys along the vector lanes) that also takes each row's max from its registers, masks it (only
+// tiles that straddle a mask boundary pay for that, and for a second max pass), turns it into probabilities with an
+// online softmax (running max per row; the accumulators are rescaled only when the max grows; four exps in
+// lockstep, exp2_nonpos_lockstep), and adds P V into the row block's output with the same micro-kernel (head dims along the
 // lanes). Head dims are padded to a multiple of 8 with zeros in the packed copies. Tiles that the Janus mask
 // excludes for the whole row block are never visited (about half of all (row, key) pairs), so the work is that of
 // the allowed pairs plus the boundary tiles. The score tile, the packed K^T/V tiles and the row block's state stay
@@ -87,6 +88,44 @@ JANUSDNA_AVX2 void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t
         int64_t m = 0;
         for (; m + 8 <= M; m += 8) micro_tile<8, 1>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
         for (; m < M; ++m) micro_tile<1, 1>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+    }
+}
+
+// The forward's score tile: S^T [nk x kRows] = K (scale Q)^T as gemm(nk, kRows, d, K, hd, 1, Qt, kRows, St, kRows,
+// false) computes it, and colmax[c] = the max over the nk keys of column c (row c of the block), taken from the
+// accumulators before they are stored: the softmax then needs no separate pass over the tile for its max.
+JANUSDNA_AVX2 void score_gemm_max(int64_t nk, int64_t d, const float* K, int64_t hd, const float* Qt, float* St,
+                                  float* colmax) {
+    for (int64_t n = 0; n < kRows; n += 16) {
+        __m256 mx0 = _mm256_set1_ps(kNegInf), mx1 = mx0;
+        int64_t m = 0;
+        for (; m + 4 <= nk; m += 4) {
+            __m256 acc[4][2];
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+#pragma GCC unroll 4
+            for (int64_t k = 0; k < d; ++k) {
+                const __m256 b0 = _mm256_loadu_ps(Qt + k * kRows + n), b1 = _mm256_loadu_ps(Qt + k * kRows + n + 8);
+#pragma GCC unroll 4
+                for (int r = 0; r < 4; ++r) {
+                    const __m256 a = _mm256_broadcast_ss(K + (m + r) * hd + k);
+                    acc[r][0] = _mm256_fmadd_ps(a, b0, acc[r][0]), acc[r][1] = _mm256_fmadd_ps(a, b1, acc[r][1]);
+                }
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < 4; ++r) {
+                _mm256_storeu_ps(St + (m + r) * kRows + n, acc[r][0]);
+                _mm256_storeu_ps(St + (m + r) * kRows + n + 8, acc[r][1]);
+            }
+            mx0 = _mm256_max_ps(mx0, _mm256_max_ps(_mm256_max_ps(acc[0][0], acc[1][0]), _mm256_max_ps(acc[2][0], acc[3][0])));
+            mx1 = _mm256_max_ps(mx1, _mm256_max_ps(_mm256_max_ps(acc[0][1], acc[1][1]), _mm256_max_ps(acc[2][1], acc[3][1])));
+        }
+        for (; m < nk; ++m) {
+            micro_tile<1, 2>(d, K + m * hd, hd, 1, Qt + n, kRows, St + m * kRows + n, kRows, false);
+            mx0 = _mm256_max_ps(mx0, _mm256_loadu_ps(St + m * kRows + n));
+            mx1 = _mm256_max_ps(mx1, _mm256_loadu_ps(St + m * kRows + n + 8));
+        }
+        _mm256_storeu_ps(colmax + n, mx0), _mm256_storeu_ps(colmax + n + 8, mx1);
     }
 }
 
@@ -177,7 +216,7 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
     // Scores in log2 units (scale log2(e) q.k), so that the softmax's exponentials are exp2 (simd_avx2.h).
     const float scale2 = p.scale * 1.44269504088896341f;
     constexpr float kLn2 = 0.693147180559945309f;
-    AlignedFloats Qt(d * kRows), St(kKeys * kRows), Ot(d * kRows), m(kRows), l(kRows);
+    AlignedFloats Qt(d * kRows), St(kKeys * kRows), Ot(d * kRows), m(kRows), l(kRows), smax(kRows);
     alignas(32) int32_t lo0[kRows], hi0[kRows], lo1[kRows], hi1[kRows]; // each row's allowed key ranges
     RowBlock blk;
 
@@ -198,7 +237,7 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
         for (int x = 0; x < 2; ++x) {
             for (int64_t tile = tile_lo[x]; tile < tile_hi[x]; ++tile) {
                 const int64_t k0 = tile * kKeys, k1 = std::min(Tn, k0 + kKeys), nk = k1 - k0;
-                gemm(nk, kRows, d, k + k0 * hd, hd, 1, Qt.data, kRows, St.data, kRows, false); // S^T = K (scale Q)^T
+                score_gemm_max(nk, d, k + k0 * hd, hd, Qt.data, St.data, smax.data); // S^T = K (scale Q)^T, its max
                 // Mask unless every row allows every key of the tile.
                 bool full = rows == kRows;
                 for (int64_t r = 0; r < rows && full; ++r)
@@ -222,9 +261,13 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
                 }
                 // Online softmax, 8 rows at a time: P^T = exp(S^T - m) in place.
                 for (int64_t g = 0; g < G; ++g) {
-                    __m256 mx = set1(kNegInf);
+                    // The tile's max per row: from the score GEMM when nothing is masked, else over the allowed keys.
+                    __m256 mx = _mm256_load_ps(smax.data + 8 * g);
+                    if (!full) {
+                        mx = set1(kNegInf);
 #pragma GCC unroll 4
-                    for (int64_t j = 0; j < nk; ++j) mx = _mm256_max_ps(mx, _mm256_load_ps(St.data + j * kRows + 8 * g));
+                        for (int64_t j = 0; j < nk; ++j) mx = _mm256_max_ps(mx, _mm256_load_ps(St.data + j * kRows + 8 * g));
+                    }
                     const __m256 m_old = _mm256_load_ps(m.data + 8 * g), m_new = _mm256_max_ps(m_old, mx);
                     // Rows with no key so far keep m = -inf; subtracting 0 instead keeps exp(-inf - m) at 0, not NaN.
                     const __m256 m_use = _mm256_blendv_ps(m_new, _mm256_setzero_ps(),
@@ -235,9 +278,20 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
                         _mm256_store_ps(o, _mm256_mul_ps(alpha, _mm256_load_ps(o)));
                     }
                     __m256 sum = _mm256_mul_ps(alpha, _mm256_load_ps(l.data + 8 * g));
-                    // Two running sums, so that the adds' latency does not bound the loop.
+                    // Two running sums, so that the adds' latency does not bound the loop; four exps in lockstep.
                     __m256 sum1 = _mm256_setzero_ps();
                     int64_t j = 0;
+                    for (; j + 4 <= nk; j += 4) {
+                        float* sv = St.data + j * kRows + 8 * g;
+                        __m256 p[4];
+#pragma GCC unroll 4
+                        for (int i = 0; i < 4; ++i) p[i] = _mm256_sub_ps(_mm256_load_ps(sv + i * kRows), m_use); // masked: ~0
+                        exp2_nonpos_lockstep<4>(p);
+#pragma GCC unroll 4
+                        for (int i = 0; i < 4; ++i) _mm256_store_ps(sv + i * kRows, p[i]);
+                        sum = _mm256_add_ps(sum, p[0]), sum1 = _mm256_add_ps(sum1, p[1]);
+                        sum = _mm256_add_ps(sum, p[2]), sum1 = _mm256_add_ps(sum1, p[3]);
+                    }
                     for (; j + 2 <= nk; j += 2) {
                         float* sv = St.data + j * kRows + 8 * g;
                         const __m256 p0 = exp2_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(sv), m_use)); // masked: ~0
@@ -317,10 +371,18 @@ JANUSDNA_AVX2 void bwd_head(const AttentionParams<float>& p, const AttentionGrad
                     continue;
                 }
                 const __m256 vl = set1(lse[rb.i0 + r]), vd = set1(Di[rb.i0 + r]);
-                for (int64_t j = 0; j < kKeys; j += 8) {
-                    const __m256 P = exp_nonpos_ps(_mm256_sub_ps(_mm256_load_ps(s + j), vl)); // masked: 0
-                    _mm256_store_ps(s + j, P);
-                    _mm256_store_ps(dp_row + j, _mm256_mul_ps(P, _mm256_sub_ps(_mm256_load_ps(dp_row + j), vd)));
+                static_assert(kKeys % 32 == 0);
+                for (int64_t j = 0; j < kKeys; j += 32) { // P = exp(S - lse) = exp2(log2(e) (S - lse)), 4 in lockstep
+                    __m256 P[4];
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; ++i)
+                        P[i] = _mm256_mul_ps(_mm256_sub_ps(_mm256_load_ps(s + j + 8 * i), vl), set1(1.44269504088896341f));
+                    exp2_nonpos_lockstep<4>(P); // masked: 0
+#pragma GCC unroll 4
+                    for (int i = 0; i < 4; ++i) {
+                        _mm256_store_ps(s + j + 8 * i, P[i]);
+                        _mm256_store_ps(dp_row + j + 8 * i, _mm256_mul_ps(P[i], _mm256_sub_ps(_mm256_load_ps(dp_row + j + 8 * i), vd)));
+                    }
                 }
             }
             // S holds P, dP holds dS.

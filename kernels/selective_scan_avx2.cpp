@@ -25,22 +25,26 @@ constexpr int64_t kChunk = 64; // time steps per chunk: B and C rows (2 * 64 * N
 // G states (n0 .. n0+G-1) of one block of 8 channels over the chunk's T time steps: the states and their A stay
 // in registers, dt and dt*u come precomputed per step, and each step's partial sum over these states is added to
 // y[t]. Splitting N into groups of G keeps ~4 G live vectors, so nothing spills (16 states at once would not fit
-// the 16 AVX2 registers); the G exp chains per step are independent, which hides the exp latency.
+// the 16 AVX2 registers); the G exp chains per step are independent, which hides the exp latency. The unroll
+// pragmas keep s and A in registers at -O2 (without them s[0] went through the stack on every step: 5 % slower).
 template <int G>
 JANUSDNA_AVX2 void scan_states(const float* Bc, const float* Cc, int64_t N, int64_t n0, int64_t T, const __m256* dt,
                                const __m256* dtu, __m256* y, const float* A_block, float* state) {
     __m256 s[G], A[G];
+#pragma GCC unroll 8
     for (int j = 0; j < G; ++j) s[j] = _mm256_loadu_ps(state + 8 * (n0 + j)), A[j] = _mm256_loadu_ps(A_block + 8 * (n0 + j));
     for (int64_t t = 0; t < T; ++t) {
         const float* Bt = Bc + t * N + n0; // B[b, t0 + t, n0 ..]
         const float* Ct = Cc + t * N + n0;
         __m256 acc = _mm256_setzero_ps();
+#pragma GCC unroll 8
         for (int j = 0; j < G; ++j) {
             s[j] = _mm256_fmadd_ps(exp2_nonpos_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
             acc = _mm256_fmadd_ps(s[j], set1(Ct[j]), acc);
         }
         y[t] = _mm256_add_ps(y[t], acc);
     }
+#pragma GCC unroll 8
     for (int j = 0; j < G; ++j) _mm256_storeu_ps(state + 8 * (n0 + j), s[j]);
 }
 

@@ -59,6 +59,35 @@ JANUSDNA_AVX2 inline __m256 exp2_nonpos_ps(__m256 x) {
     return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
 }
 
+// x[i] = exp2_nonpos_ps(x[i]) for i < N, the same operations (bit-identical results) issued in lockstep: each step
+// for all N vectors before the next. One exp is a chain of ~10 dependent ops (~40 cycles of latency); written one
+// after another, the FP scheduler fills with a single chain's waiting ops and the pipes idle (Zen 2: ~8 cycles per
+// exp in the attention's softmax). Interleaved, N chains advance together: N = 4 measured 7 % faster there.
+template <int N>
+__attribute__((always_inline)) JANUSDNA_AVX2 inline void exp2_nonpos_lockstep(__m256* x) {
+    __m256 n[N], r[N], p[N];
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) x[i] = _mm256_max_ps(x[i], set1(-126.0f));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) n[i] = _mm256_round_ps(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) r[i] = _mm256_sub_ps(x[i], n[i]);
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) p[i] = _mm256_fmadd_ps(set1(1.3264723821e-3f), r[i], set1(9.6715129912e-3f));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) p[i] = _mm256_fmadd_ps(p[i], r[i], set1(5.5507335812e-2f));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) p[i] = _mm256_fmadd_ps(p[i], r[i], set1(2.4022242427e-1f));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) p[i] = _mm256_fmadd_ps(p[i], r[i], set1(6.9314700365e-1f));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) p[i] = _mm256_fmadd_ps(p[i], r[i], set1(1.0f));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i)
+        x[i] = _mm256_mul_ps(p[i], _mm256_castsi256_ps(_mm256_slli_epi32(
+                                       _mm256_add_epi32(_mm256_cvtps_epi32(n[i]), _mm256_set1_epi32(127)), 23)));
+}
+
 // exp(x) for x <= 0 (softmax arguments s - max, scan decays dt A) as exp2_nonpos_ps(log2(e) x): ~1.5e-7 relative
 // plus the rounding of log2(e) x (6e-8 |x| relative, i.e. 1e-6 at x = -20, where exp(x) is 2e-9). Arguments
 // below -87.3, and -inf, give ~1e-38 instead of 0: a weight that no sum of fewer than 2^60 such terms can move.
