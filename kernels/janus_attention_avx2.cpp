@@ -6,8 +6,8 @@
 // micro-kernel (keys along the vector lanes) that also takes each row's max from its registers, masks it (only
 // tiles that straddle a mask boundary pay for that, and for a second max pass), turns it into probabilities with an
 // online softmax (running max per row; the accumulators are rescaled only when the max grows; four exps in
-// lockstep, exp2_nonpos_lockstep), and adds P V into the row block's output with the same micro-kernel (head dims along the
-// lanes). Head dims are padded to a multiple of 8 with zeros in the packed copies. Tiles that the Janus mask
+// lockstep, exp2_nonpos_lockstep), and adds P V into the row block's output with the same micro-kernel (head
+// dims along the lanes). Head dims are padded to a multiple of 8 with zeros in the packed copies. Tiles that the Janus mask
 // excludes for the whole row block are never visited (about half of all (row, key) pairs), so the work is that of
 // the allowed pairs plus the boundary tiles. The score tile, the packed K^T/V tiles and the row block's state stay
 // in L1/L2; memory is O(rows + keys) per call, never T x T.
