@@ -9,7 +9,7 @@ D=$(readlink -f "${1:-../shared/data}"); OUT=${2:-eval-bench}
 B=$D/benchmarks; G=$B/gb-chr20; R=$D/grch37-chr20/20.fa.gz
 mkdir -p "$OUT"; cd "$OUT"
 T() { /usr/bin/time -f "%e s, peak RSS %M KB" "$@"; }
-# The queues are balanced by measured time (~11 min each on the 2-core machine): the tf/2 probe is the longest run.
+# Two queues of about equal time on the 2-core machine (session 5: ~2.5 min and ~5 min with the full fine-tuning).
 q1() {
   T "$J" finetune -@ 1 --freeze-backbone --epochs 30 --lr 1e-2 -o tf2.probe.safetensors "$B/gue/tf/2" > tf2.probe.out 2>&1
   "$J" evaluate -@ 1 -m tf2.probe.safetensors --json tf2.probe.json --plot tf2.probe > tf2.probe.table
