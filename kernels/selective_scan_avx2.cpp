@@ -5,7 +5,7 @@
 // computed once per (t, 8 channels) and fused into the same pass, so each input is read once and out written once.
 // Time runs in chunks of kChunk steps with every channel block inside a chunk, so the chunk's B and C rows stay in
 // L1 while all channel blocks reuse them; the states of each block wait in a small buffer between chunks.
-// Differences from the reference: exp/log are polynomials (~1.5e-7 relative) and the sum over states is in float,
+// Differences from the reference: exp and softplus are polynomials (~2e-7 relative) and the sum over states is in float,
 // so outputs agree with the reference to ~1e-6 relative to the output's scale.
 #include "selective_scan.h"
 #include "simd_avx2.h"
@@ -22,24 +22,34 @@ using namespace avx2;
 constexpr int64_t kChunk = 64; // time steps per chunk: B and C rows (2 * 64 * N floats, 8 KB at N = 16) and the
                                 // per-step vectors (6 KB) stay in L1 while every channel block uses them
 
-// G states (n0 .. n0+G-1) of one block of 8 channels over the chunk's T time steps: the states and their A stay
-// in registers, dt and dt*u come precomputed per step, and each step's partial sum over these states is added to
-// y[t]. Splitting N into groups of G keeps ~4 G live vectors, so nothing spills (16 states at once would not fit
-// the 16 AVX2 registers); the G exp chains per step are independent, which hides the exp latency. The unroll
-// pragmas keep s and A in registers at -O2 (without them s[0] went through the stack on every step: 5 % slower).
-template <int G>
+// G states (n0 .. n0+G-1) of one block of 8 channels over the chunk's T time steps, in two passes: first every
+// decay a_t = exp2(dt_t log2(e) A) of the chunk into an L1 buffer (independent exps, nothing else in flight), then
+// the recurrence s_t = a_t s_{t-1} + dt_t u_t B_t with each step's partial sum over these states added to y[t].
+// Written as one loop, each step's exps (chains of ~10 dependent ops) and the recurrence crowded Zen 2's FP
+// scheduler and the step ran at about half its op-count bound. Clamp: the decays' arguments may fall below -126
+// (see scan_block). The unroll pragmas keep s and A in registers at -O2.
+template <int G, bool Clamp>
 JANUSDNA_AVX2 void scan_states(const float* Bc, const float* Cc, int64_t N, int64_t n0, int64_t T, const __m256* dt,
                                const __m256* dtu, __m256* y, const float* A_block, float* state) {
-    __m256 s[G], A[G];
+    __m256 s[G], A[G], a[kChunk * G]; // a: [T][G] decays, 8 KB at G = 4
 #pragma GCC unroll 8
-    for (int j = 0; j < G; ++j) s[j] = _mm256_loadu_ps(state + 8 * (n0 + j)), A[j] = _mm256_loadu_ps(A_block + 8 * (n0 + j));
+    for (int j = 0; j < G; ++j) A[j] = _mm256_loadu_ps(A_block + 8 * (n0 + j));
+    for (int64_t t = 0; t < T; ++t) {
+#pragma GCC unroll 8
+        for (int j = 0; j < G; ++j) {
+            const __m256 x = _mm256_mul_ps(dt[t], A[j]); // dt log2(e) A <= 0
+            a[t * G + j] = Clamp ? exp2_nonpos_ps(x) : exp2_m126_0_ps(x);
+        }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < G; ++j) s[j] = _mm256_loadu_ps(state + 8 * (n0 + j));
     for (int64_t t = 0; t < T; ++t) {
         const float* Bt = Bc + t * N + n0; // B[b, t0 + t, n0 ..]
         const float* Ct = Cc + t * N + n0;
         __m256 acc = _mm256_setzero_ps();
 #pragma GCC unroll 8
         for (int j = 0; j < G; ++j) {
-            s[j] = _mm256_fmadd_ps(exp2_nonpos_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
+            s[j] = _mm256_fmadd_ps(a[t * G + j], s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
             acc = _mm256_fmadd_ps(s[j], set1(Ct[j]), acc);
         }
         y[t] = _mm256_add_ps(y[t], acc);
@@ -48,9 +58,10 @@ JANUSDNA_AVX2 void scan_states(const float* Bc, const float* Cc, int64_t N, int6
     for (int j = 0; j < G; ++j) _mm256_storeu_ps(state + 8 * (n0 + j), s[j]);
 }
 
-// One block of up to 8 channels [d0, d0 + nd) over time steps [t0, t1), t1 - t0 <= kChunk.
+// One block of up to 8 channels [d0, d0 + nd) over time steps [t0, t1), t1 - t0 <= kChunk. A_min: the block's
+// most negative log2(e) A.
 JANUSDNA_AVX2 void scan_block(const ScanParams<float>& p, float* out, int64_t b, int64_t d0, int nd, int64_t t0,
-                              int64_t t1, const float* A_block, float* state) {
+                              int64_t t1, const float* A_block, float A_min, float* state) {
     const int64_t L = p.length, D = p.channels, N = p.states, T = t1 - t0;
     const __m256i mask = lane_mask(nd);
     const __m256 bias = p.delta_bias ? load_n(p.delta_bias + d0, nd, mask) : _mm256_setzero_ps();
@@ -58,18 +69,28 @@ JANUSDNA_AVX2 void scan_block(const ScanParams<float>& p, float* out, int64_t b,
     __m256 dt[kChunk], dtu[kChunk], y[kChunk]; // per step of the chunk, [8 channels] each
 
     // softplus(delta + bias) once per (t, channel), and the skip term that starts y.
+    __m256 dt_max = _mm256_setzero_ps();
     for (int64_t t = 0; t < T; ++t) {
         const int64_t i = (b * L + t0 + t) * D + d0; // element (b, t0 + t, d0) of a [B, L, D] array
         const __m256 u = load_n(p.u + i, nd, mask);
         dt[t] = softplus_ps(_mm256_add_ps(load_n(p.delta + i, nd, mask), bias));
+        dt_max = _mm256_max_ps(dt_max, dt[t]); // (a NaN dt makes its states NaN on either path below)
         dtu[t] = _mm256_mul_ps(dt[t], u);
         y[t] = _mm256_mul_ps(skip, u);
     }
     const float* Bc = p.B + (b * L + t0) * N; // [T, N] rows of this chunk
     const float* Cc = p.C + (b * L + t0) * N;
+    // Every decay argument dt log2(e) A of the chunk is >= dt_max A_min (float rounding is monotonic), so when that
+    // is >= -126 the unclamped exp2 is exact; else (dt A below -87, a decay under 1e-38) the clamped one.
+    const bool clamp = !(hmax(dt_max) * A_min >= -126.0f);
     int64_t n = 0;
-    for (; n + 4 <= N; n += 4) scan_states<4>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
-    for (; n < N; ++n) scan_states<1>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
+    if (clamp) {
+        for (; n + 4 <= N; n += 4) scan_states<4, true>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
+        for (; n < N; ++n) scan_states<1, true>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
+    } else {
+        for (; n + 4 <= N; n += 4) scan_states<4, false>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
+        for (; n < N; ++n) scan_states<1, false>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
+    }
     // Gate and store.
     for (int64_t t = 0; t < T; ++t) {
         const int64_t i = (b * L + t0 + t) * D + d0;
@@ -94,12 +115,15 @@ JANUSDNA_AVX2 void selective_scan_fwd_avx2(const ScanParams<float>& p, float* ou
         for (int64_t n = 0; n < N; ++n)
             for (int64_t j = 0; j < 8 && d_begin + 8 * k + j < d_end; ++j)
                 A[(k * N + n) * 8 + j] = p.A[(d_begin + 8 * k + j) * N + n] * 1.44269504088896341f; // log2(e) A
+    std::vector<float> A_min(blocks, 0.0f);
+    for (int64_t k = 0; k < blocks; ++k)
+        for (int64_t i = 0; i < N * 8; ++i) A_min[k] = std::min(A_min[k], A[k * N * 8 + i]);
     for (int64_t t0 = 0; t0 < L; t0 += kChunk) {
         const int64_t t1 = std::min(L, t0 + kChunk);
         for (int64_t k = 0; k < blocks; ++k) {
             const int64_t d0 = d_begin + 8 * k;
             const int nd = int(std::min<int64_t>(8, d_end - d0));
-            scan_block(p, out, b, d0, nd, t0, t1, &A[k * N * 8], &state[k * N * 8]);
+            scan_block(p, out, b, d0, nd, t0, t1, &A[k * N * 8], A_min[k], &state[k * N * 8]);
         }
     }
 }
