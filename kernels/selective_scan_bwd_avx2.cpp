@@ -15,7 +15,7 @@
 // grad_B[t, n] and grad_C[t, n] (sums over channels) are reduced across the 8 lanes with hadd per step and G states
 // and added into the output rows (zeroed first); grad_A, grad_D and grad_delta_bias (sums over time and batch) are
 // summed lane-wise (grad_A in float within a chunk), in double across chunks and batch items, and written once.
-// Differences from the reference: exp/log are polynomials (~1.5e-7 relative), sigmoid comes from softplus's exp,
+// Differences from the reference: exp and softplus are polynomials (~2e-7 relative), sigmoid comes from softplus's exp,
 // and the sums over states, over the 8 lanes / channel blocks and (grad_A) within a chunk are in float; gradients
 // agree with the double reference to ~1e-5 relative to each gradient's largest magnitude (measured <= 9e-6 over
 // N 1..16, D 1..64, L 1..1024, batch 1..3, with and without z / D / delta_bias, as close as the float reference).
@@ -53,15 +53,10 @@ struct StepVecs {
 // sigmoid(x) = (x < 0 ? e : 1) / (1 + e), which is exactly 1.0f above the reference's threshold 20 and 0 far below.
 JANUSDNA_AVX2 inline __m256 softplus_sigmoid_ps(__m256 x, __m256& sig) {
     const __m256 one = set1(1.0f);
-    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)));
-    const __m256 e = exp_ps(_mm256_xor_ps(_mm256_and_ps(x, abs_mask), sign)); // exp(-|x|)
-    const __m256 w = _mm256_add_ps(one, e);
-    const __m256 wm1 = _mm256_sub_ps(w, one);
-    const __m256 exact = _mm256_cmp_ps(wm1, _mm256_setzero_ps(), _CMP_EQ_OQ); // 1 + e rounded to 1: log1p(e) = e
-    const __m256 l = _mm256_div_ps(_mm256_mul_ps(log_ps(w), e), _mm256_blendv_ps(wm1, one, exact));
-    sig = _mm256_div_ps(_mm256_blendv_ps(one, e, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ)), w);
-    return _mm256_add_ps(_mm256_max_ps(x, _mm256_setzero_ps()), _mm256_blendv_ps(l, e, exact));
+    const __m256 e = exp_ps(_mm256_or_ps(x, sign)); // exp(-|x|)
+    sig = _mm256_div_ps(_mm256_blendv_ps(one, e, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_LT_OQ)), _mm256_add_ps(one, e));
+    return softplus_from_exp(x, e);
 }
 
 JANUSDNA_AVX2 inline __m256 sigmoid_ps(__m256 x) {
@@ -101,21 +96,44 @@ JANUSDNA_AVX2 inline void add_to_double(double* dst, const __m256d* sum) {
     _mm256_storeu_pd(dst + 4, _mm256_add_pd(_mm256_loadu_pd(dst + 4), sum[1]));
 }
 
+// The decays a_t = exp(dt_t A) = exp2(dt_t log2(e) A) of states n0 .. n0+G-1 over the chunk into abuf [T][G][8],
+// in a pass of their own before the recurrence that uses them (as in the forward kernel: interleaved with the
+// recurrence, the exps' long chains crowd the FP scheduler). A2_block: log2(e) A, [N][8]. clamp: some argument may
+// be below -126 (see the forward's scan_block), so the clamped exp2 is needed.
+template <int G>
+JANUSDNA_AVX2 void decays(int64_t n0, int64_t T, const __m256* dt, const float* A2_block, bool clamp, float* abuf) {
+    __m256 A[G];
+    #pragma GCC unroll 8
+    for (int j = 0; j < G; ++j) A[j] = _mm256_loadu_ps(A2_block + 8 * (n0 + j));
+    if (clamp) {
+        for (int64_t t = 0; t < T; ++t)
+            #pragma GCC unroll 8
+            for (int j = 0; j < G; ++j) _mm256_store_ps(abuf + 8 * (t * G + j), exp2_nonpos_ps(_mm256_mul_ps(dt[t], A[j])));
+    } else {
+        for (int64_t t = 0; t < T; ++t)
+            #pragma GCC unroll 8
+            for (int j = 0; j < G; ++j) _mm256_store_ps(abuf + 8 * (t * G + j), exp2_m126_0_ps(_mm256_mul_ps(dt[t], A[j])));
+    }
+}
+
+// Whether the decays of a chunk need the clamped exp2: dt_max, the chunk's largest dt per lane; A2_min, the block's
+// most negative log2(e) A.
+JANUSDNA_AVX2 inline bool needs_clamp(__m256 dt_max, float A2_min) { return !(hmax(dt_max) * A2_min >= -126.0f); }
+
 // Forward sweep: states n0 .. n0+G-1 of one block from s_in (chunk start) to s_out (next chunk's start), [N][8].
 template <int G>
 JANUSDNA_AVX2 void advance_states(const float* Bc, int64_t N, int64_t n0, int64_t T, const __m256* dt,
-                                  const __m256* dtu, const float* A_block, const float* s_in, float* s_out) {
-    __m256 s[G], A[G];
+                                  const __m256* dtu, const float* A2_block, bool clamp, const float* s_in,
+                                  float* s_out, float* abuf) {
+    decays<G>(n0, T, dt, A2_block, clamp, abuf);
+    __m256 s[G];
     #pragma GCC unroll 8
-    for (int j = 0; j < G; ++j) {
-        s[j] = _mm256_loadu_ps(s_in + 8 * (n0 + j));
-        A[j] = _mm256_loadu_ps(A_block + 8 * (n0 + j));
-    }
+    for (int j = 0; j < G; ++j) s[j] = _mm256_loadu_ps(s_in + 8 * (n0 + j));
     for (int64_t t = 0; t < T; ++t) {
         const float* Bt = Bc + t * N + n0;
         #pragma GCC unroll 8
         for (int j = 0; j < G; ++j)
-            s[j] = _mm256_fmadd_ps(exp_nonpos_ps(_mm256_mul_ps(dt[t], A[j])), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
+            s[j] = _mm256_fmadd_ps(_mm256_load_ps(abuf + 8 * (t * G + j)), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
     }
     #pragma GCC unroll 8
     for (int j = 0; j < G; ++j) _mm256_storeu_ps(s_out + 8 * (n0 + j), s[j]);
@@ -127,12 +145,12 @@ JANUSDNA_AVX2 void advance_states(const float* Bc, int64_t N, int64_t n0, int64_
 template <int G, bool kY, bool kGC>
 JANUSDNA_AVX2 void recompute_states(const float* Bc, const float* Cc, int64_t N, int64_t n0, int64_t T,
                                     const __m256* dt, const __m256* dtu, const __m256* gy, __m256* y, float* gCc,
-                                    const float* A_block, const float* s0, float* sbuf, float* abuf) {
-    __m256 s[G], A[G];
+                                    const float* A2_block, bool clamp, const float* s0, float* sbuf, float* abuf) {
+    decays<G>(n0, T, dt, A2_block, clamp, abuf);
+    __m256 s[G];
     #pragma GCC unroll 8
     for (int j = 0; j < G; ++j) {
         s[j] = _mm256_loadu_ps(s0 + 8 * (n0 + j));
-        A[j] = _mm256_loadu_ps(A_block + 8 * (n0 + j));
         _mm256_store_ps(sbuf + 8 * j, s[j]);
     }
     for (int64_t t = 0; t < T; ++t) {
@@ -141,9 +159,7 @@ JANUSDNA_AVX2 void recompute_states(const float* Bc, const float* Cc, int64_t N,
         __m256 acc = _mm256_setzero_ps(), gc[G];
         #pragma GCC unroll 8
         for (int j = 0; j < G; ++j) {
-            const __m256 a = exp_nonpos_ps(_mm256_mul_ps(dt[t], A[j]));
-            s[j] = _mm256_fmadd_ps(a, s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
-            _mm256_store_ps(abuf + 8 * (t * G + j), a);
+            s[j] = _mm256_fmadd_ps(_mm256_load_ps(abuf + 8 * (t * G + j)), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
             _mm256_store_ps(sbuf + 8 * ((t + 1) * G + j), s[j]);
             if (kY) acc = _mm256_fmadd_ps(s[j], set1(Ct[j]), acc);
             if (kGC) gc[j] = _mm256_mul_ps(gy[t], s[j]);
@@ -199,15 +215,16 @@ JANUSDNA_AVX2 void reverse_states(const float* Bc, const float* Cc, int64_t N, i
 // Both passes for one group of G states, with the template flags picked once per group.
 template <int G>
 JANUSDNA_AVX2 void group_bwd(const float* Bc, const float* Cc, int64_t N, int64_t n0, int64_t T, StepVecs& v,
-                             bool need_y, float* gBc, float* gCc, const float* A_block, const float* s0,
-                             float* sbuf, float* abuf, float* carry, double* accA) {
+                             bool need_y, float* gBc, float* gCc, const float* A_block, const float* A2_block,
+                             bool clamp, const float* s0, float* sbuf, float* abuf, float* carry, double* accA) {
     const __m256 *dt = v.dt, *dtu = v.dtu, *gy = v.gy;
+    const float* A2 = A2_block;
     if (need_y) {
-        if (gCc) recompute_states<G, true, true>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A_block, s0, sbuf, abuf);
-        else recompute_states<G, true, false>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A_block, s0, sbuf, abuf);
+        if (gCc) recompute_states<G, true, true>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A2, clamp, s0, sbuf, abuf);
+        else recompute_states<G, true, false>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A2, clamp, s0, sbuf, abuf);
     } else {
-        if (gCc) recompute_states<G, false, true>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A_block, s0, sbuf, abuf);
-        else recompute_states<G, false, false>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A_block, s0, sbuf, abuf);
+        if (gCc) recompute_states<G, false, true>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A2, clamp, s0, sbuf, abuf);
+        else recompute_states<G, false, false>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A2, clamp, s0, sbuf, abuf);
     }
     if (gBc)
         reverse_states<G, true>(Bc, Cc, N, n0, T, dt, dtu, gy, v.gsB, v.gdtA, gBc, A_block, sbuf, abuf, carry, accA);
@@ -226,11 +243,18 @@ JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const Sca
 
     // Per block: A transposed to [N][8 channels] (lanes past D are 0, so those lanes stay exactly 0 throughout),
     // the chunk-start states [chunks][N][8], the reverse carry [N][8], and the sums over time and batch in double.
-    std::vector<float> A(blocks * N * 8, 0.0f), ckpt(blocks * chunks * N * 8), carry(blocks * N * 8);
+    // A2 = log2(e) A for the decays, and per block its most negative entry.
+    std::vector<float> A(blocks * N * 8, 0.0f), A2(blocks * N * 8, 0.0f), A2_min(blocks, 0.0f);
+    std::vector<float> ckpt(blocks * chunks * N * 8), carry(blocks * N * 8);
     std::vector<double> accA(blocks * N * 8, 0.0), accD(blocks * 8, 0.0), accBias(blocks * 8, 0.0);
     for (int64_t k = 0; k < blocks; ++k)
         for (int64_t n = 0; n < N; ++n)
-            for (int64_t j = 0; j < 8 && 8 * k + j < D; ++j) A[(k * N + n) * 8 + j] = p.A[(8 * k + j) * N + n];
+            for (int64_t j = 0; j < 8 && 8 * k + j < D; ++j) {
+                const int64_t i = (k * N + n) * 8 + j;
+                A[i] = p.A[(8 * k + j) * N + n];
+                A2[i] = A[i] * 1.44269504088896341f;
+                A2_min[k] = std::min(A2_min[k], A2[i]);
+            }
 
     StepVecs v;
     alignas(32) float sbuf[(kChunk + 1) * kG * 8], abuf[kChunk * kG * 8];
@@ -246,18 +270,21 @@ JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const Sca
                 const int nd = int(std::min<int64_t>(8, D - d0));
                 const __m256i mask = lane_mask(nd);
                 const __m256 bias = p.delta_bias ? load_n(p.delta_bias + d0, nd, mask) : _mm256_setzero_ps();
+                __m256 dt_max = _mm256_setzero_ps();
                 for (int64_t t = 0; t < T; ++t) {
                     const int64_t i = (b * L + t0 + t) * D + d0;
                     __m256 sig_unused; // (the same function as below, so the recomputed states match bit for bit)
                     v.dt[t] = softplus_sigmoid_ps(_mm256_add_ps(load_n(p.delta + i, nd, mask), bias), sig_unused);
                     v.dtu[t] = _mm256_mul_ps(v.dt[t], load_n(p.u + i, nd, mask));
+                    dt_max = _mm256_max_ps(dt_max, v.dt[t]);
                 }
-                const float* A_block = &A[k * N * 8];
+                const float* A2_block = &A2[k * N * 8];
+                const bool clamp = needs_clamp(dt_max, A2_min[k]);
                 const float* s_in = &ckpt[(k * chunks + c) * N * 8];
                 float* s_out = &ckpt[(k * chunks + c + 1) * N * 8];
                 int64_t n = 0;
-                for (; n + kG <= N; n += kG) advance_states<kG>(Bc, N, n, T, v.dt, v.dtu, A_block, s_in, s_out);
-                for (; n < N; ++n) advance_states<1>(Bc, N, n, T, v.dt, v.dtu, A_block, s_in, s_out);
+                for (; n + kG <= N; n += kG) advance_states<kG>(Bc, N, n, T, v.dt, v.dtu, A2_block, clamp, s_in, s_out, abuf);
+                for (; n < N; ++n) advance_states<1>(Bc, N, n, T, v.dt, v.dtu, A2_block, clamp, s_in, s_out, abuf);
             }
         }
 
@@ -275,11 +302,13 @@ JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const Sca
                 const __m256i mask = lane_mask(nd);
                 const __m256 bias = p.delta_bias ? load_n(p.delta_bias + d0, nd, mask) : _mm256_setzero_ps();
                 const __m256 skip = p.D ? load_n(p.D + d0, nd, mask) : _mm256_setzero_ps();
+                __m256 dt_max = _mm256_setzero_ps();
                 for (int64_t t = 0; t < T; ++t) {
                     const int64_t i = (b * L + t0 + t) * D + d0;
                     const __m256 u = load_n(p.u + i, nd, mask);
                     v.dt[t] = softplus_sigmoid_ps(_mm256_add_ps(load_n(p.delta + i, nd, mask), bias), v.sig[t]);
                     v.dtu[t] = _mm256_mul_ps(v.dt[t], u);
+                    dt_max = _mm256_max_ps(dt_max, v.dt[t]);
                     __m256 gy = load_n(g.grad_out + i, nd, mask);
                     if (p.z) { // out = y silu(z): d/dy = gout z sigmoid(z)
                         const __m256 z = load_n(p.z + i, nd, mask), sz = sigmoid_ps(z);
@@ -291,15 +320,16 @@ JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const Sca
                     v.gdtA[t] = _mm256_setzero_ps();
                     if (need_y) v.y[t] = _mm256_mul_ps(skip, u);
                 }
-                const float* A_block = &A[k * N * 8];
+                const float *A_block = &A[k * N * 8], *A2_block = &A2[k * N * 8];
+                const bool clamp = needs_clamp(dt_max, A2_min[k]);
                 const float* s0 = &ckpt[(k * chunks + c) * N * 8];
                 float* carry_k = &carry[k * N * 8];
                 double* accA_k = &accA[k * N * 8];
                 int64_t n = 0;
                 for (; n + kG <= N; n += kG)
-                    group_bwd<kG>(Bc, Cc, N, n, T, v, need_y, gBc, gCc, A_block, s0, sbuf, abuf, carry_k, accA_k);
+                    group_bwd<kG>(Bc, Cc, N, n, T, v, need_y, gBc, gCc, A_block, A2_block, clamp, s0, sbuf, abuf, carry_k, accA_k);
                 for (; n < N; ++n)
-                    group_bwd<1>(Bc, Cc, N, n, T, v, need_y, gBc, gCc, A_block, s0, sbuf, abuf, carry_k, accA_k);
+                    group_bwd<1>(Bc, Cc, N, n, T, v, need_y, gBc, gCc, A_block, A2_block, clamp, s0, sbuf, abuf, carry_k, accA_k);
 
                 // Per-step gradients of u, delta and z; chunk sums of grad_D and grad_delta_bias.
                 // (Summed in double per step: these sums over time cancel heavily, and it costs little per 8 channels.)

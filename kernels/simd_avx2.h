@@ -112,41 +112,13 @@ JANUSDNA_AVX2 inline __m256 exp_nonpos_ps(__m256 x) {
     return exp2_nonpos_ps(_mm256_mul_ps(x, set1(1.44269504088896341f)));
 }
 
-// log(x) for positive normal x, Cephes logf polynomial: max relative error ~1e-7.
-JANUSDNA_AVX2 inline __m256 log_ps(__m256 x) {
-    const __m256i xi = _mm256_castps_si256(x);
-    __m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(xi, 23), _mm256_set1_epi32(127)));
-    __m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(xi, _mm256_set1_epi32(0x007fffff)),
-                                                   _mm256_set1_epi32(0x3f800000))); // mantissa in [1, 2)
-    // Fold m into [sqrt(1/2), sqrt(2)) so that f = m - 1 is small.
-    const __m256 big = _mm256_cmp_ps(m, set1(1.41421356f), _CMP_GT_OQ);
-    m = _mm256_blendv_ps(m, _mm256_mul_ps(m, set1(0.5f)), big);
-    e = _mm256_add_ps(e, _mm256_and_ps(big, set1(1.0f)));
-    const __m256 f = _mm256_sub_ps(m, set1(1.0f));
-    const __m256 z = _mm256_mul_ps(f, f);
-    __m256 y = set1(7.0376836292e-2f);
-    y = _mm256_fmadd_ps(y, f, set1(-1.1514610310e-1f));
-    y = _mm256_fmadd_ps(y, f, set1(1.1676998740e-1f));
-    y = _mm256_fmadd_ps(y, f, set1(-1.2420140846e-1f));
-    y = _mm256_fmadd_ps(y, f, set1(1.4249322787e-1f));
-    y = _mm256_fmadd_ps(y, f, set1(-1.6668057665e-1f));
-    y = _mm256_fmadd_ps(y, f, set1(2.0000714765e-1f));
-    y = _mm256_fmadd_ps(y, f, set1(-2.4999993993e-1f));
-    y = _mm256_fmadd_ps(y, f, set1(3.3333331174e-1f));
-    y = _mm256_mul_ps(_mm256_mul_ps(y, f), z);
-    y = _mm256_fmadd_ps(e, set1(-2.12194440e-4f), y);
-    y = _mm256_fnmadd_ps(set1(0.5f), z, y);
-    return _mm256_fmadd_ps(e, set1(0.693359375f), _mm256_add_ps(f, y));
-}
-
 // softplus(x) = log(1 + exp(x)) written as max(x, 0) + log1p(e), e = exp(-|x|) in (0, 1]: never overflows, and
 // equals x in float for large x (the reference switches to x above 20). log1p(e) = 2 atanh(s) with s = e / (2 + e) in
 // (0, 1/3]: 2 s (1 + s^2/3 + s^4/5 + ... + s^12/13), the first omitted term below 2e-8 relative, exact for tiny
 // e without special cases. One exp, one division and eight FMAs instead of a log: 2.6e-7 relative (the log1p form
-// it replaced: 2.1e-7) in less than half the time of the scan step it feeds.
-JANUSDNA_AVX2 inline __m256 softplus_ps(__m256 x) {
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)));
-    const __m256 e = exp_ps(_mm256_or_ps(x, sign));                 // exp(-|x|)
+// it replaced: 2.1e-7); in the scan forward 1.8 instead of 4.6 cycles per 8 channels and 16 states.
+// softplus_from_exp(x, e) takes e = exp(-|x|) from the caller (the scan's backward shares it with sigmoid).
+JANUSDNA_AVX2 inline __m256 softplus_from_exp(__m256 x, __m256 e) {
     const __m256 s = _mm256_div_ps(e, _mm256_add_ps(set1(2.0f), e)); // tanh(log1p(e) / 2)
     const __m256 s2 = _mm256_mul_ps(s, s);
     __m256 q = _mm256_fmadd_ps(set1(1.0f / 13), s2, set1(1.0f / 11));
@@ -156,6 +128,11 @@ JANUSDNA_AVX2 inline __m256 softplus_ps(__m256 x) {
     q = _mm256_fmadd_ps(q, s2, set1(1.0f / 3));
     q = _mm256_fmadd_ps(q, s2, set1(1.0f));
     return _mm256_fmadd_ps(_mm256_add_ps(s, s), q, _mm256_max_ps(x, _mm256_setzero_ps()));
+}
+
+JANUSDNA_AVX2 inline __m256 softplus_ps(__m256 x) {
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)));
+    return softplus_from_exp(x, exp_ps(_mm256_or_ps(x, sign))); // e = exp(-|x|)
 }
 
 // x * sigmoid(x) = x / (1 + exp(-x)); exp_ps clamps, so very negative x gives -0-ish tiny values, not NaN.

@@ -529,10 +529,13 @@ TEST_CASE("selective_scan: the AVX2 backward matches float64 gradients") {
     // Chunk boundaries (64 steps) crossed or not, masked tail lanes, N not a multiple of 4.
     for (const Shape s : {Shape{1, 1, 1, 1}, Shape{2, 7, 13, 4}, Shape{1, 65, 9, 3}, Shape{2, 130, 64, 16},
                           Shape{1, 300, 37, 16}}) {
-        for (const int variant : {0, 1, 2}) { // 0: z, D, bias; 1: no z; 2: no z, D or bias
+        // 0: z, D, bias; 1: no z; 2: no z, D or bias; 3: as 0 with channel 0's dt ~ 100, so that decay arguments
+        // fall below -126 and the chunks take the clamped exp2
+        for (const int variant : {0, 1, 2, 3}) {
             INFO("B=" << s.B << " L=" << s.L << " D=" << s.D << " N=" << s.N << " variant=" << variant);
-            Inputs x = scan_inputs(s.B, s.L, s.D, s.N, variant == 0);
+            Inputs x = scan_inputs(s.B, s.L, s.D, s.N, variant == 0 || variant == 3);
             if (variant == 2) x[5] = Tensor(), x[7] = Tensor();
+            if (variant == 3) x[1].select(2, 0).add_(100.0);
             const Tensor w = torch::randn({s.B, s.L, s.D}, kF64);
             const Inputs g64 = grads_of(scan_op, x, w), g32 = grads_of(scan_op, to_float(x), w.to(torch::kFloat));
             for (size_t i = 0; i < x.size(); ++i) {
