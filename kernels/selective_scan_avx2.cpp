@@ -8,7 +8,7 @@
 // Differences from the reference: exp and softplus are polynomials (~2e-7 relative) and the sum over states is in float,
 // so outputs agree with the reference to ~1e-6 relative to the output's scale.
 #include "selective_scan.h"
-#include "simd_avx2.h"
+#include "selective_scan_avx2.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -22,25 +22,15 @@ using namespace avx2;
 constexpr int64_t kChunk = 64; // time steps per chunk: B and C rows (2 * 64 * N floats, 8 KB at N = 16) and the
                                 // per-step vectors (6 KB) stay in L1 while every channel block uses them
 
-// G states (n0 .. n0+G-1) of one block of 8 channels over the chunk's T time steps, in two passes: first every
-// decay a_t = exp2(dt_t log2(e) A) of the chunk into an L1 buffer (independent exps, nothing else in flight), then
-// the recurrence s_t = a_t s_{t-1} + dt_t u_t B_t with each step's partial sum over these states added to y[t].
-// Written as one loop, each step's exps (chains of ~10 dependent ops) and the recurrence crowded Zen 2's FP
-// scheduler and the step ran at about half its op-count bound. Clamp: the decays' arguments may fall below -126
-// (see scan_block). The unroll pragmas keep s and A in registers at -O2.
-template <int G, bool Clamp>
+// G states (n0 .. n0+G-1) of one block of 8 channels over the chunk's T time steps: first every decay of the
+// chunk into an L1 buffer (scan_decays), then the recurrence s_t = a_t s_{t-1} + dt_t u_t B_t with each step's
+// partial sum over these states added to y[t]. The unroll pragmas keep s in registers at -O2.
+template <int G>
 JANUSDNA_AVX2 void scan_states(const float* Bc, const float* Cc, int64_t N, int64_t n0, int64_t T, const __m256* dt,
-                               const __m256* dtu, __m256* y, const float* A_block, float* state) {
-    __m256 s[G], A[G], a[kChunk * G]; // a: [T][G] decays, 8 KB at G = 4
-#pragma GCC unroll 8
-    for (int j = 0; j < G; ++j) A[j] = _mm256_loadu_ps(A_block + 8 * (n0 + j));
-    for (int64_t t = 0; t < T; ++t) {
-#pragma GCC unroll 8
-        for (int j = 0; j < G; ++j) {
-            const __m256 x = _mm256_mul_ps(dt[t], A[j]); // dt log2(e) A <= 0
-            a[t * G + j] = Clamp ? exp2_nonpos_ps(x) : exp2_m126_0_ps(x);
-        }
-    }
+                               const __m256* dtu, __m256* y, const float* A_block, bool clamp, float* state) {
+    alignas(32) float a[kChunk * G * 8]; // [T][G][8] decays, 8 KB at G = 4
+    scan_decays<G>(n0, T, dt, A_block, clamp, a);
+    __m256 s[G];
 #pragma GCC unroll 8
     for (int j = 0; j < G; ++j) s[j] = _mm256_loadu_ps(state + 8 * (n0 + j));
     for (int64_t t = 0; t < T; ++t) {
@@ -49,7 +39,7 @@ JANUSDNA_AVX2 void scan_states(const float* Bc, const float* Cc, int64_t N, int6
         __m256 acc = _mm256_setzero_ps();
 #pragma GCC unroll 8
         for (int j = 0; j < G; ++j) {
-            s[j] = _mm256_fmadd_ps(a[t * G + j], s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
+            s[j] = _mm256_fmadd_ps(_mm256_load_ps(a + 8 * (t * G + j)), s[j], _mm256_mul_ps(dtu[t], set1(Bt[j])));
             acc = _mm256_fmadd_ps(s[j], set1(Ct[j]), acc);
         }
         y[t] = _mm256_add_ps(y[t], acc);
@@ -74,23 +64,16 @@ JANUSDNA_AVX2 void scan_block(const ScanParams<float>& p, float* out, int64_t b,
         const int64_t i = (b * L + t0 + t) * D + d0; // element (b, t0 + t, d0) of a [B, L, D] array
         const __m256 u = load_n(p.u + i, nd, mask);
         dt[t] = softplus_ps(_mm256_add_ps(load_n(p.delta + i, nd, mask), bias));
-        dt_max = _mm256_max_ps(dt_max, dt[t]); // (a NaN dt makes its states NaN on either path below)
+        dt_max = _mm256_max_ps(dt_max, dt[t]);
         dtu[t] = _mm256_mul_ps(dt[t], u);
         y[t] = _mm256_mul_ps(skip, u);
     }
     const float* Bc = p.B + (b * L + t0) * N; // [T, N] rows of this chunk
     const float* Cc = p.C + (b * L + t0) * N;
-    // Every decay argument dt log2(e) A of the chunk is >= dt_max A_min (float rounding is monotonic), so when that
-    // is >= -126 the unclamped exp2 is exact; else (dt A below -87, a decay under 1e-38) the clamped one.
-    const bool clamp = !(hmax(dt_max) * A_min >= -126.0f);
+    const bool clamp = scan_needs_clamp(dt_max, A_min);
     int64_t n = 0;
-    if (clamp) {
-        for (; n + 4 <= N; n += 4) scan_states<4, true>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
-        for (; n < N; ++n) scan_states<1, true>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
-    } else {
-        for (; n + 4 <= N; n += 4) scan_states<4, false>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
-        for (; n < N; ++n) scan_states<1, false>(Bc, Cc, N, n, T, dt, dtu, y, A_block, state);
-    }
+    for (; n + 4 <= N; n += 4) scan_states<4>(Bc, Cc, N, n, T, dt, dtu, y, A_block, clamp, state);
+    for (; n < N; ++n) scan_states<1>(Bc, Cc, N, n, T, dt, dtu, y, A_block, clamp, state);
     // Gate and store.
     for (int64_t t = 0; t < T; ++t) {
         const int64_t i = (b * L + t0 + t) * D + d0;

@@ -21,7 +21,7 @@
 // N 1..16, D 1..64, L 1..1024, batch 1..3, with and without z / D / delta_bias, as close as the float reference).
 // Work space: the checkpoints (D N L / 64 floats), ~33 KB of stack for the chunk buffers.
 #include "selective_scan.h"
-#include "simd_avx2.h"
+#include "selective_scan_avx2.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -96,36 +96,12 @@ JANUSDNA_AVX2 inline void add_to_double(double* dst, const __m256d* sum) {
     _mm256_storeu_pd(dst + 4, _mm256_add_pd(_mm256_loadu_pd(dst + 4), sum[1]));
 }
 
-// The decays a_t = exp(dt_t A) = exp2(dt_t log2(e) A) of states n0 .. n0+G-1 over the chunk into abuf [T][G][8],
-// in a pass of their own before the recurrence that uses them (as in the forward kernel: interleaved with the
-// recurrence, the exps' long chains crowd the FP scheduler). A2_block: log2(e) A, [N][8]. clamp: some argument may
-// be below -126 (see the forward's scan_block), so the clamped exp2 is needed.
-template <int G>
-JANUSDNA_AVX2 void decays(int64_t n0, int64_t T, const __m256* dt, const float* A2_block, bool clamp, float* abuf) {
-    __m256 A[G];
-    #pragma GCC unroll 8
-    for (int j = 0; j < G; ++j) A[j] = _mm256_loadu_ps(A2_block + 8 * (n0 + j));
-    if (clamp) {
-        for (int64_t t = 0; t < T; ++t)
-            #pragma GCC unroll 8
-            for (int j = 0; j < G; ++j) _mm256_store_ps(abuf + 8 * (t * G + j), exp2_nonpos_ps(_mm256_mul_ps(dt[t], A[j])));
-    } else {
-        for (int64_t t = 0; t < T; ++t)
-            #pragma GCC unroll 8
-            for (int j = 0; j < G; ++j) _mm256_store_ps(abuf + 8 * (t * G + j), exp2_m126_0_ps(_mm256_mul_ps(dt[t], A[j])));
-    }
-}
-
-// Whether the decays of a chunk need the clamped exp2: dt_max, the chunk's largest dt per lane; A2_min, the block's
-// most negative log2(e) A.
-JANUSDNA_AVX2 inline bool needs_clamp(__m256 dt_max, float A2_min) { return !(hmax(dt_max) * A2_min >= -126.0f); }
-
 // Forward sweep: states n0 .. n0+G-1 of one block from s_in (chunk start) to s_out (next chunk's start), [N][8].
 template <int G>
 JANUSDNA_AVX2 void advance_states(const float* Bc, int64_t N, int64_t n0, int64_t T, const __m256* dt,
                                   const __m256* dtu, const float* A2_block, bool clamp, const float* s_in,
                                   float* s_out, float* abuf) {
-    decays<G>(n0, T, dt, A2_block, clamp, abuf);
+    scan_decays<G>(n0, T, dt, A2_block, clamp, abuf);
     __m256 s[G];
     #pragma GCC unroll 8
     for (int j = 0; j < G; ++j) s[j] = _mm256_loadu_ps(s_in + 8 * (n0 + j));
@@ -146,7 +122,7 @@ template <int G, bool kY, bool kGC>
 JANUSDNA_AVX2 void recompute_states(const float* Bc, const float* Cc, int64_t N, int64_t n0, int64_t T,
                                     const __m256* dt, const __m256* dtu, const __m256* gy, __m256* y, float* gCc,
                                     const float* A2_block, bool clamp, const float* s0, float* sbuf, float* abuf) {
-    decays<G>(n0, T, dt, A2_block, clamp, abuf);
+    scan_decays<G>(n0, T, dt, A2_block, clamp, abuf);
     __m256 s[G];
     #pragma GCC unroll 8
     for (int j = 0; j < G; ++j) {
@@ -218,7 +194,7 @@ JANUSDNA_AVX2 void group_bwd(const float* Bc, const float* Cc, int64_t N, int64_
                              bool need_y, float* gBc, float* gCc, const float* A_block, const float* A2_block,
                              bool clamp, const float* s0, float* sbuf, float* abuf, float* carry, double* accA) {
     const __m256 *dt = v.dt, *dtu = v.dtu, *gy = v.gy;
-    const float* A2 = A2_block;
+    const float* A2 = A2_block; // (short for the four calls below)
     if (need_y) {
         if (gCc) recompute_states<G, true, true>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A2, clamp, s0, sbuf, abuf);
         else recompute_states<G, true, false>(Bc, Cc, N, n0, T, dt, dtu, gy, v.y, gCc, A2, clamp, s0, sbuf, abuf);
@@ -279,7 +255,7 @@ JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const Sca
                     dt_max = _mm256_max_ps(dt_max, v.dt[t]);
                 }
                 const float* A2_block = &A2[k * N * 8];
-                const bool clamp = needs_clamp(dt_max, A2_min[k]);
+                const bool clamp = scan_needs_clamp(dt_max, A2_min[k]);
                 const float* s_in = &ckpt[(k * chunks + c) * N * 8];
                 float* s_out = &ckpt[(k * chunks + c + 1) * N * 8];
                 int64_t n = 0;
@@ -321,7 +297,7 @@ JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const Sca
                     if (need_y) v.y[t] = _mm256_mul_ps(skip, u);
                 }
                 const float *A_block = &A[k * N * 8], *A2_block = &A2[k * N * 8];
-                const bool clamp = needs_clamp(dt_max, A2_min[k]);
+                const bool clamp = scan_needs_clamp(dt_max, A2_min[k]);
                 const float* s0 = &ckpt[(k * chunks + c) * N * 8];
                 float* carry_k = &carry[k * N * 8];
                 double* accA_k = &accA[k * N * 8];
