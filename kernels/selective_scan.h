@@ -49,16 +49,25 @@ void selective_scan_fwd_ref(const ScanParams<T>& p, T* out, int64_t b, int64_t d
 template <typename T>
 void selective_scan_bwd_ref(const ScanParams<T>& p, const ScanGrads<T>& g);
 
+// The AVX2 kernels run time in chunks of kScanChunk steps; the backward restarts the recurrence from the state at
+// each chunk's start ("chunk states", [B, scan_chunks(L), D, N], chunk 0's being zero).
+constexpr int64_t kScanChunk = 64;
+inline int64_t scan_chunks(int64_t L) { return (L + kScanChunk - 1) / kScanChunk; }
+
 // AVX2 + FMA forward (selective_scan_avx2.cpp), float32 only, same arguments and contract as
-// selective_scan_fwd_ref. Matches the reference to ~1e-6 relative to the output's scale (polynomial exp/log, float
-// sums). Call only when selective_scan_avx2_supported() is true.
-void selective_scan_fwd_avx2(const ScanParams<float>& p, float* out, int64_t b, int64_t d_begin, int64_t d_end);
+// selective_scan_fwd_ref. Matches the reference to ~1e-6 relative to the output's scale (polynomial exp/softplus,
+// float sums). When chunk_states is not null, also writes the chunk states of batch item b and channels
+// [d_begin, d_end) into it, for the backward. Call only when selective_scan_avx2_supported() is true.
+void selective_scan_fwd_avx2(const ScanParams<float>& p, float* out, int64_t b, int64_t d_begin, int64_t d_end,
+                             float* chunk_states = nullptr);
 // AVX2 + FMA backward (selective_scan_bwd_avx2.cpp), float32 only, same arguments and contract as
 // selective_scan_bwd_ref (whole problem, single thread, every non-null output overwritten; grad_z is left alone when
-// z is null, as there). Recomputes the states chunk by chunk from checkpoints (D N L / 64 floats of work space).
-// Matches the double reference to within 2e-5 relative to each gradient's largest magnitude (polynomial exp/log,
-// float sums; measured <= 9e-6). Call only when selective_scan_avx2_supported() is true.
-void selective_scan_bwd_avx2(const ScanParams<float>& p, const ScanGrads<float>& g);
+// z is null, as there). Recomputes the states chunk by chunk from the chunk states: those the forward wrote when
+// chunk_states is given (the results are then bit-identical), else its own sweep over the sequence (D N L / 64
+// floats of work space). Matches the double reference to within 2e-5 relative to each gradient's largest magnitude
+// (polynomial exp/softplus, float sums; measured <= 9e-6). Call only when selective_scan_avx2_supported() is true.
+void selective_scan_bwd_avx2(const ScanParams<float>& p, const ScanGrads<float>& g,
+                             const float* chunk_states = nullptr);
 bool selective_scan_avx2_supported(); // the running CPU has AVX2 and FMA
 
 } // namespace janusdna::kernels

@@ -19,8 +19,8 @@ namespace {
 
 using namespace avx2;
 
-constexpr int64_t kChunk = 64; // time steps per chunk: B and C rows (2 * 64 * N floats, 8 KB at N = 16) and the
-                                // per-step vectors (6 KB) stay in L1 while every channel block uses them
+constexpr int64_t kChunk = kScanChunk; // time steps per chunk: B and C rows (2 * 64 * N floats, 8 KB at N = 16)
+                                       // and the per-step vectors (6 KB) stay in L1 while every channel block uses them
 
 // G states (n0 .. n0+G-1) of one block of 8 channels over the chunk's T time steps: first every decay of the
 // chunk into an L1 buffer (scan_decays), then the recurrence s_t = a_t s_{t-1} + dt_t u_t B_t with each step's
@@ -86,7 +86,7 @@ JANUSDNA_AVX2 void scan_block(const ScanParams<float>& p, float* out, int64_t b,
 } // namespace
 
 JANUSDNA_AVX2 void selective_scan_fwd_avx2(const ScanParams<float>& p, float* out, int64_t b, int64_t d_begin,
-                                           int64_t d_end) {
+                                           int64_t d_end, float* chunk_states) {
     const int64_t L = p.length, N = p.states;
     const int64_t blocks = (d_end - d_begin + 7) / 8;
     // Per block: log2(e) A (the decay exp(dt A) is computed as exp2(dt log2(e) A)) transposed to [N][8 channels]
@@ -101,11 +101,17 @@ JANUSDNA_AVX2 void selective_scan_fwd_avx2(const ScanParams<float>& p, float* ou
     std::vector<float> A_min(blocks, 0.0f);
     for (int64_t k = 0; k < blocks; ++k)
         for (int64_t i = 0; i < N * 8; ++i) A_min[k] = std::min(A_min[k], A[k * N * 8 + i]);
+    const int64_t D = p.channels, chunks = scan_chunks(L);
     for (int64_t t0 = 0; t0 < L; t0 += kChunk) {
         const int64_t t1 = std::min(L, t0 + kChunk);
         for (int64_t k = 0; k < blocks; ++k) {
             const int64_t d0 = d_begin + 8 * k;
             const int nd = int(std::min<int64_t>(8, d_end - d0));
+            if (chunk_states) { // the state entering this chunk, [N][8] -> rows d0 .. of [B, chunks, D, N]
+                float* cs = chunk_states + ((b * chunks + t0 / kChunk) * D + d0) * N;
+                for (int j = 0; j < nd; ++j)
+                    for (int64_t n = 0; n < N; ++n) cs[j * N + n] = state[(k * N + n) * 8 + j];
+            }
             scan_block(p, out, b, d0, nd, t0, t1, &A[k * N * 8], A_min[k], &state[k * N * 8]);
         }
     }

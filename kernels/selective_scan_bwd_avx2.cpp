@@ -2,7 +2,8 @@
 //
 // Layout of the work, as in the forward (selective_scan_avx2.cpp): 8 channels per vector (one lane per channel d),
 // B[t, n] and C[t, n] broadcast to all lanes, time in chunks of kChunk steps. The states are checkpointed:
-//   1. a forward sweep over the whole sequence keeps only the state at every chunk start ([chunks][N][8] per block);
+//   1. the state at every chunk start ([chunks][N][8] per block) comes from the forward pass when it kept them
+//      (chunk_states), else from a forward sweep over the whole sequence;
 //   2. chunks then run last to first. For one chunk and one block of 8 channels, each group of G states is
 //      recomputed from its checkpoint (states s_t and decays a_t = exp(dt_t A) kept in a small L1 buffer
 //      [chunk][G][8]), then the reverse-time recurrence gs_t = gy_t C_t + a_{t+1} gs_{t+1} runs over the chunk,
@@ -32,7 +33,7 @@ namespace {
 
 using namespace avx2;
 
-constexpr int64_t kChunk = 64; // time steps per chunk: the chunk's B, C, grad_B, grad_C rows (4 * 64 * N floats,
+constexpr int64_t kChunk = kScanChunk; // time steps per chunk: the chunk's B, C, grad_B, grad_C rows (4 * 64 * N floats,
                                 // 16 KB at N = 16), the per-step vectors (16 KB) and the group's state and decay
                                 // buffers (16 KB) stay in L1 / near L2 (32 and 128 steps measured the same)
 constexpr int kG = 4;          // states per group, kept in registers (8 measured the same; more would spill)
@@ -210,9 +211,10 @@ JANUSDNA_AVX2 void group_bwd(const float* Bc, const float* Cc, int64_t N, int64_
 
 } // namespace
 
-JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const ScanGrads<float>& g) {
+JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const ScanGrads<float>& g,
+                                           const float* chunk_states) {
     const int64_t Bn = p.batch, L = p.length, D = p.channels, N = p.states;
-    const int64_t blocks = (D + 7) / 8, chunks = (L + kChunk - 1) / kChunk;
+    const int64_t blocks = (D + 7) / 8, chunks = scan_chunks(L);
     const bool need_y = p.z && g.grad_z;
     if (g.grad_B) std::fill(g.grad_B, g.grad_B + Bn * L * N, 0.0f);
     if (g.grad_C) std::fill(g.grad_C, g.grad_C + Bn * L * N, 0.0f);
@@ -236,9 +238,16 @@ JANUSDNA_AVX2 void selective_scan_bwd_avx2(const ScanParams<float>& p, const Sca
     alignas(32) float sbuf[(kChunk + 1) * kG * 8], abuf[kChunk * kG * 8];
 
     for (int64_t b = 0; b < Bn && chunks > 0; ++b) {
-        // 1. Forward sweep, keeping the state at every chunk start.
-        for (int64_t k = 0; k < blocks; ++k) std::fill_n(&ckpt[k * chunks * N * 8], N * 8, 0.0f);
-        for (int64_t c = 0; c + 1 < chunks; ++c) {
+        // 1. The state at every chunk start: the forward's, else a forward sweep.
+        if (chunk_states) {
+            for (int64_t c = 0; c < chunks; ++c)
+                for (int64_t d = 0; d < D; ++d)
+                    for (int64_t n = 0; n < N; ++n)
+                        ckpt[((d / 8 * chunks + c) * N + n) * 8 + d % 8] = chunk_states[((b * chunks + c) * D + d) * N + n];
+        } else {
+            for (int64_t k = 0; k < blocks; ++k) std::fill_n(&ckpt[k * chunks * N * 8], N * 8, 0.0f);
+        }
+        for (int64_t c = 0; c + 1 < chunks && !chunk_states; ++c) {
             const int64_t t0 = c * kChunk, T = kChunk; // every chunk but the last is full
             const float* Bc = p.B + (b * L + t0) * N;
             for (int64_t k = 0; k < blocks; ++k) {

@@ -87,38 +87,42 @@ kernels::ScanParams<T> make_params(const variable_list& in, bool has_z) {
 }
 
 // The AVX2 kernel exists for float32 only; the double overload is never called (dispatch checks the dtype).
-void fwd_avx2(const kernels::ScanParams<float>& p, float* out, int64_t b, int64_t d0, int64_t d1) {
-    kernels::selective_scan_fwd_avx2(p, out, b, d0, d1);
+void fwd_avx2(const kernels::ScanParams<float>& p, float* out, int64_t b, int64_t d0, int64_t d1, float* states) {
+    kernels::selective_scan_fwd_avx2(p, out, b, d0, d1, states);
 }
-void fwd_avx2(const kernels::ScanParams<double>&, double*, int64_t, int64_t, int64_t) {}
-void bwd_avx2(const kernels::ScanParams<float>& p, const kernels::ScanGrads<float>& g) {
-    kernels::selective_scan_bwd_avx2(p, g);
+void fwd_avx2(const kernels::ScanParams<double>&, double*, int64_t, int64_t, int64_t, double*) {}
+void bwd_avx2(const kernels::ScanParams<float>& p, const kernels::ScanGrads<float>& g, const float* states) {
+    kernels::selective_scan_bwd_avx2(p, g, states);
 }
-void bwd_avx2(const kernels::ScanParams<double>&, const kernels::ScanGrads<double>&) {}
+void bwd_avx2(const kernels::ScanParams<double>&, const kernels::ScanGrads<double>&, const double*) {}
 
 // CPU kernel path. Takes every input as a defined tensor: the public function substitutes zeros for a
 // missing D or delta_bias and an empty placeholder (has_z = false) for a missing z, because undefined
-// tensors cannot be autograd Function inputs.
+// tensors cannot be autograd Function inputs. for_backward: a backward will follow, so the AVX2 forward keeps its
+// chunk states for it (the backward then skips its own sweep over the sequence).
 struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
     static Tensor forward(AutogradContext* ctx, const Tensor& u, const Tensor& delta, const Tensor& A,
                           const Tensor& B, const Tensor& C, const Tensor& D, const Tensor& z,
-                          const Tensor& delta_bias, bool has_z) {
+                          const Tensor& delta_bias, bool has_z, bool for_backward) {
         variable_list in = {u.contiguous(), delta.contiguous(), A.contiguous(), B.contiguous(),
                             C.contiguous(), D.contiguous(),     z.contiguous(), delta_bias.contiguous()};
         Tensor out = torch::empty_like(in[0], at::MemoryFormat::Contiguous); // [B, L, D]
-        const int64_t Bn = u.size(0), Dn = u.size(2);
+        const int64_t Bn = u.size(0), L = u.size(1), Dn = u.size(2), N = A.size(1);
+        Tensor states; // [B, chunks, D, N]
         AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fwd", [&] {
             const auto p = make_params<scalar_t>(in, has_z);
             scalar_t* o = out.data_ptr<scalar_t>();
             // AVX2 for float32 where the CPU has it; the scalar reference otherwise (and for float64).
             const bool fast = std::is_same_v<scalar_t, float> && !reference_kernels() && kernels::selective_scan_avx2_supported();
+            if (fast && for_backward) states = torch::empty({Bn, kernels::scan_chunks(L), Dn, N}, u.options());
+            scalar_t* st = states.defined() ? states.data_ptr<scalar_t>() : nullptr;
             const int64_t block = fast ? kChannelBlockAvx2 : kChannelBlock;
             const int64_t blocks = (Dn + block - 1) / block;
-            // Work items are (batch item, block of channels): each writes a disjoint part of out.
+            // Work items are (batch item, block of channels): each writes a disjoint part of out (and of states).
             janusdna::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
                 for (int64_t item = begin; item < end; ++item) {
                     const int64_t b = item / blocks, d0 = (item % blocks) * block, d1 = std::min(d0 + block, Dn);
-                    if (fast) fwd_avx2(p, o, b, d0, d1);
+                    if (fast) fwd_avx2(p, o, b, d0, d1, st);
                     else kernels::selective_scan_fwd_ref<scalar_t>(p, o, b, d0, d1);
                 }
             });
@@ -126,15 +130,18 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
         // Only kept when a backward graph is built (not under NoGradGuard / InferenceMode).
         ctx->save_for_backward(in);
         ctx->saved_data["has_z"] = has_z;
+        if (states.defined()) ctx->saved_data["chunk_states"] = states;
         return out;
     }
 
     static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
         const variable_list in = ctx->get_saved_variables();
         const bool has_z = ctx->saved_data["has_z"].toBool();
+        const auto it = ctx->saved_data.find("chunk_states");
+        const Tensor states = it != ctx->saved_data.end() ? it->second.toTensor() : Tensor(); // [B, chunks, D, N]
         const Tensor grad_out = grad_outputs[0].contiguous(); // [B, L, D]
-        // One gradient per forward argument (8 tensors + has_z); undefined where not needed.
-        variable_list grads(9);
+        // One gradient per forward argument (8 tensors + has_z + for_backward); undefined where not needed.
+        variable_list grads(10);
         for (size_t i = 0; i < 8; ++i) {
             if (ctx->needs_input_grad(i) && (i != 6 || has_z)) grads[i] = torch::empty_like(in[i]);
         }
@@ -150,6 +157,7 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
             return torch::empty(sizes, u.options()); // [B, shape...]
         };
         const Tensor part_A = per_item(2, {Dn, N}), part_D = per_item(5, {Dn}), part_bias = per_item(7, {Dn});
+        const int64_t per_item_states = states.defined() ? states.numel() / Bn : 0; // chunks * D * N
         AT_DISPATCH_FLOATING_TYPES(grad_out.scalar_type(), "selective_scan_bwd", [&] {
             const auto p = make_params<scalar_t>(in, has_z);
             const bool fast = std::is_same_v<scalar_t, float> && !reference_kernels() && kernels::selective_scan_avx2_supported();
@@ -173,7 +181,7 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
                     g.grad_D = at(part_D, b * Dn);
                     g.grad_z = at(grads[6], xd);
                     g.grad_delta_bias = at(part_bias, b * Dn);
-                    if (fast) bwd_avx2(pb, g);
+                    if (fast) bwd_avx2(pb, g, states.defined() ? states.data_ptr<scalar_t>() + b * per_item_states : nullptr);
                     else kernels::selective_scan_bwd_ref<scalar_t>(pb, g);
                 }
             });
@@ -193,10 +201,13 @@ torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
     check_inputs(u, delta, A, B, C, D, z, delta_bias);
     if (!u.device().is_cpu()) return detail::selective_scan_composite(u, delta, A, B, C, D, z, delta_bias);
     const int64_t Dn = u.size(2);
+    bool for_backward = false;
+    if (torch::GradMode::is_enabled())
+        for (const Tensor* t : {&u, &delta, &A, &B, &C, &D, &z, &delta_bias}) for_backward |= t->defined() && t->requires_grad();
     return SelectiveScanFn::apply(u, delta, A, B, C, D.defined() ? D : torch::zeros({Dn}, u.options()), // [D]
                                   z.defined() ? z : torch::empty({0}, u.options()),
                                   delta_bias.defined() ? delta_bias : torch::zeros({Dn}, u.options()), // [D]
-                                  z.defined());
+                                  z.defined(), for_backward);
 }
 
 namespace detail {
