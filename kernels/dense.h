@@ -50,6 +50,19 @@ struct RmsNormParams {
     int64_t ldy = 0;
 };
 
+// The weight gradient of a linear layer, a reduction over all rows: dw[n, k] (+)= sum_m dy[m, n] x[m, k], dw [N, K]
+// contiguous (torch::nn::Linear's layout). One call runs on one thread (training runs one graph per thread).
+template <typename T>
+struct WeightGradParams {
+    int64_t rows = 0, in = 0, out = 0; // M, K, N
+    const T* dy = nullptr;             // [M, N] at row stride lddy
+    int64_t lddy = 0;
+    const T* x = nullptr;              // [M, K] at row stride ldx
+    int64_t ldx = 0;
+    T* dw = nullptr;                   // [N, K]
+    bool accumulate = false;           // dw += instead of dw =
+};
+
 // RMSNorm's backward over rows [r0, r1): grad_x (overwritten) and, when grad_weight is not null, the rows'
 // contribution sum_r dy[r, k] x[r, k] / rms[r] added to grad_weight[k].
 template <typename T>
@@ -80,6 +93,8 @@ template <typename T>
 void rmsnorm_ref(const RmsNormParams<T>& p, int64_t r0, int64_t r1);
 template <typename T>
 void rmsnorm_bwd_ref(const RmsNormParams<T>& p, const RmsNormGrads<T>& g, int64_t r0, int64_t r1);
+template <typename T>
+void weight_grad_ref(const WeightGradParams<T>& p);
 
 // AVX2 + FMA (dense_avx2.cpp), float32. The weights are first packed once per call into panels of 16 output
 // columns ([K][16], zero-padded), which every thread then shares; a 6-row x 16-column register block runs over
@@ -102,6 +117,9 @@ void linear_avx2(const LinearParams<float>& p, const PackedLinear& w, int64_t r0
 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w, int64_t r0, int64_t r1);
 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64_t r1);
 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1);
+// The weight gradient: rows in chunks of 256; the wider of N and K in 16-lane panels (read in place, a partial
+// one packed), the other broadcast in blocks of up to 6, through a 6 x 16 register block as above.
+void weight_grad_avx2(const WeightGradParams<float>& p);
 bool dense_avx2_supported(); // the running CPU has AVX2 and FMA
 
 } // namespace janusdna::kernels

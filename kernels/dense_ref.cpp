@@ -55,6 +55,17 @@ void rmsnorm_ref(const RmsNormParams<T>& p, int64_t r0, int64_t r1) {
 }
 
 template <typename T>
+void weight_grad_ref(const WeightGradParams<T>& p) {
+    for (int64_t n = 0; n < p.out; ++n)
+        for (int64_t k = 0; k < p.in; ++k) {
+            T s = 0;
+            for (int64_t m = 0; m < p.rows; ++m) s += p.dy[m * p.lddy + n] * p.x[m * p.ldx + k];
+            T& w = p.dw[n * p.in + k];
+            w = (p.accumulate ? w : T(0)) + s;
+        }
+}
+
+template <typename T>
 void rmsnorm_bwd_ref(const RmsNormParams<T>& p, const RmsNormGrads<T>& g, int64_t r0, int64_t r1) {
     const int64_t D = p.dim;
     for (int64_t r = r0; r < r1; ++r) {
@@ -96,7 +107,8 @@ void swiglu_act_bwd_ref(const T* gu, const T* dh, int64_t inter, T* dgu, int64_t
     template void rmsnorm_ref<T>(const RmsNormParams<T>&, int64_t, int64_t);                                     \
     template void rmsnorm_bwd_ref<T>(const RmsNormParams<T>&, const RmsNormGrads<T>&, int64_t, int64_t);        \
     template void swiglu_act_ref<T>(const T*, int64_t, T*, int64_t, int64_t);                                    \
-    template void swiglu_act_bwd_ref<T>(const T*, const T*, int64_t, T*, int64_t, int64_t);
+    template void swiglu_act_bwd_ref<T>(const T*, const T*, int64_t, T*, int64_t, int64_t);                      \
+    template void weight_grad_ref<T>(const WeightGradParams<T>&);
 JANUSDNA_DENSE_REF(float)
 JANUSDNA_DENSE_REF(double)
 #undef JANUSDNA_DENSE_REF

@@ -139,6 +139,53 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
     MESSAGE("AVX2 vs reference, error / scale: linear " << worst_lin << ", mlp " << worst_mlp << ", rmsnorm " << worst_norm);
 }
 
+TEST_CASE("dense: the weight-gradient kernel matches its reference and torch") {
+    torch::manual_seed(13);
+    // The reference in float64 against torch: dw = dy^T x, and accumulation.
+    {
+        Tensor dyw = torch::randn({11, 9}, kF64), dy = dyw.narrow(1, 1, 7), x = torch::randn({11, 5}, kF64);
+        Tensor dw = torch::randn({7, 5}, kF64), dw0 = dw.clone();
+        kernels::WeightGradParams<double> p;
+        p.rows = 11, p.in = 5, p.out = 7, p.dy = dyw.data_ptr<double>() + 1, p.lddy = 9, p.x = x.data_ptr<double>(), p.ldx = 5;
+        p.dw = dw.data_ptr<double>(), p.accumulate = true;
+        kernels::weight_grad_ref(p);
+        CHECK(max_diff(dw, dw0 + dy.t().mm(x)) < 1e-12);
+    }
+    if (!kernels::dense_avx2_supported()) return;
+    const auto f32 = torch::TensorOptions().dtype(torch::kFloat);
+    struct Shape { int64_t M, N, K; };
+    // Rows around the 512-row chunks, N and K around the 6-row blocks and 16-lane panels, either side wider, and
+    // the model's shapes (dt_proj's K = 2, x_proj's N = 34, the MLP's 2I = 256).
+    const std::vector<Shape> shapes = {{1, 1, 1},     {7, 3, 17},     {13, 17, 3},    {511, 16, 6},  {513, 6, 16},
+                                       {1030, 34, 64}, {700, 64, 2},  {300, 256, 32}, {2048, 32, 128}, {40, 40, 40}};
+    double worst = 0;
+    for (const auto& sh : shapes) {
+        CAPTURE(sh.M);
+        CAPTURE(sh.N);
+        CAPTURE(sh.K);
+        const int64_t lddy = sh.N + 3, ldx = sh.K + 1;
+        Tensor dyw = torch::randn({sh.M, lddy}, f32), xw = torch::randn({sh.M, ldx}, f32);
+        for (bool accumulate : {false, true}) {
+            CAPTURE(accumulate);
+            Tensor dw0 = torch::randn({sh.N, sh.K}, f32), dw_ref = dw0.clone(), dw = dw0.clone();
+            kernels::WeightGradParams<float> p;
+            p.rows = sh.M, p.in = sh.K, p.out = sh.N, p.dy = dyw.data_ptr<float>() + 2, p.lddy = lddy;
+            p.x = xw.data_ptr<float>() + 1, p.ldx = ldx, p.accumulate = accumulate;
+            p.dw = dw_ref.data_ptr<float>();
+            kernels::weight_grad_ref(p);
+            p.dw = dw.data_ptr<float>();
+            kernels::weight_grad_avx2(p);
+            const Tensor dy = dyw.narrow(1, 2, sh.N).to(torch::kDouble), x = xw.narrow(1, 1, sh.K).to(torch::kDouble);
+            const double scale = max_abs(dy.abs().t().mm(x.abs())) + (accumulate ? max_abs(dw0) : 0.0);
+            CHECK(max_diff(dw, dw_ref) <= 1e-5 * scale);
+            const Tensor exact = dy.t().mm(x) + (accumulate ? dw0.to(torch::kDouble) : torch::zeros_like(dy.t().mm(x)));
+            CHECK(max_diff(dw, exact) <= 1e-5 * scale);
+            worst = std::max(worst, max_diff(dw, exact) / scale);
+        }
+    }
+    MESSAGE("weight gradient, AVX2 vs float64, error / scale: " << worst);
+}
+
 TEST_CASE("dense ops: fast paths match torch; gradients flow and match torch's") {
     torch::manual_seed(13);
     Tensor x = torch::randn({3, 50, 40}).narrow(2, 4, 32);                // [3, 50, 32], a column slice
