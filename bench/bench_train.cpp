@@ -1,7 +1,8 @@
 // Training throughput (forward + backward + AdamW step) of pretrain's Trainer: tokens/s for the 32- and 72-dim
 // presets at 1,024-base windows on one rank, and for two ranks on this machine (c10d Gloo over loopback; the
-// program starts its second rank itself). Prints a table.
-//   bench_train [--steps N] [--batch B] [--threads T] [--genome FA]
+// program starts its second rank itself). Prints a table. --only PRESET measures that preset on one rank and
+// nothing else (for profiles and side-by-side runs).
+//   bench_train [--steps N] [--batch B] [--threads T] [--genome FA] [--only PRESET]
 #include "bench_common.h"
 #include "janusdna/fasta.h"
 #include "janusdna/runtime.h"
@@ -29,12 +30,17 @@ int main(int argc, char** argv) {
     int steps = 3, threads = 2;
     int64_t batch = 4;
     std::string genome = std::string(JANUSDNA_BUILD_DATADIR) + "/../test/data/train/chr20-40k.fa";
+    std::string only;
     for (int i = 1; i < argc; ++i) {
         if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) steps = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--batch") && i + 1 < argc) batch = std::atoll(argv[++i]);
         else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
         else if (!std::strcmp(argv[i], "--genome") && i + 1 < argc) genome = argv[++i];
-        else { fmt::print(stderr, "usage: bench_train [--steps N] [--batch B] [--threads T] [--genome FA]\n"); return 1; }
+        else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else {
+            fmt::print(stderr, "usage: bench_train [--steps N] [--batch B] [--threads T] [--genome FA] [--only PRESET]\n");
+            return 1;
+        }
     }
     tune_allocator();
     Reference ref = Reference::open(genome);
@@ -51,10 +57,12 @@ int main(int argc, char** argv) {
     auto single = make_communicator();
     set_compute_threads(threads);
     for (const char* preset : {"32-midattn", "72-midattn"}) {
+        if (!only.empty() && only != preset) continue;
         const double r = measure(preset, ref, batch, steps, *single);
         fmt::print("{:>12} {:>6} {:>8} {:>14.0f}\n", preset, 1, threads, r);
         std::fflush(stdout);
     }
+    if (!only.empty()) return 0;
     // Two ranks, one thread each, so both share the machine's cores as the one-rank row does.
     const std::string port = std::to_string(29500 + getpid() % 1000);
     setenv("WORLD_SIZE", "2", 1);

@@ -8,6 +8,7 @@
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
 #include "janusdna/model_file.h"
+#include "janusdna/optim.h"
 #include "janusdna/tokenizer.h"
 
 #include <cstdio>
@@ -190,6 +191,47 @@ TEST_CASE("a few optimiser steps lower the loss") {
     }
     MESSAGE("loss " << first << " -> " << last);
     CHECK(last < first - 0.3);
+}
+
+TEST_CASE("AdamW equals torch::optim::AdamW, with decay groups and gradient clipping") {
+    for (auto dtype : {torch::kDouble, torch::kFloat}) {
+        CAPTURE(dtype);
+        torch::manual_seed(21);
+        const auto opt_t = torch::TensorOptions().dtype(dtype);
+        // Names decide the decay: ".bias" and the token embedding are not decayed.
+        const std::vector<std::string> names = {"layers.0.w", "layers.0.b.bias", "embed_tokens.weight", "lm_head.weight"};
+        std::vector<Tensor> ours, theirs;
+        std::vector<std::pair<std::string, Tensor>> named;
+        for (size_t i = 0; i < names.size(); ++i) {
+            Tensor p = torch::randn({int64_t(3 + i), 5}, opt_t);
+            ours.push_back(p.clone());
+            theirs.push_back(p.clone().requires_grad_(true));
+            named.emplace_back(names[i], ours.back());
+        }
+        const double lr = 3e-2, wd = 0.1, clip = 1.5;
+        AdamW adam(named, AdamWOptions{wd, 0.9, 0.95, 1e-8, clip});
+        torch::optim::AdamW decayed({theirs[0], theirs[3]},
+                                    torch::optim::AdamWOptions(lr).betas({0.9, 0.95}).eps(1e-8).weight_decay(wd));
+        torch::optim::AdamW plain({theirs[1], theirs[2]},
+                                  torch::optim::AdamWOptions(lr).betas({0.9, 0.95}).eps(1e-8).weight_decay(0));
+        for (int t = 1; t <= 4; ++t) {
+            std::vector<Tensor> grads;
+            for (auto& p : ours) grads.push_back(torch::randn(p.sizes(), opt_t) * (t == 2 ? 3.0 : 0.2));
+            for (size_t i = 0; i < ours.size(); ++i) ours[i].mutable_grad() = grads[i].clone();
+            const Tensor flat = adam.flat_grad();
+            const double norm = adam.step(flat, lr, t);
+            CHECK(norm == doctest::Approx(flat.norm().item<double>()).epsilon(1e-12));
+            const double coef = norm > clip ? clip / (norm + 1e-6) : 1.0; // step 2's gradients get clipped
+            for (size_t i = 0; i < theirs.size(); ++i) theirs[i].mutable_grad() = grads[i] * coef;
+            decayed.step(), plain.step();
+            for (size_t i = 0; i < ours.size(); ++i) {
+                CAPTURE(t);
+                CAPTURE(names[i]);
+                const double tol = dtype == torch::kDouble ? 1e-13 : 2e-6;
+                CHECK((ours[i] - theirs[i].detach()).abs().max().item<double>() <= tol);
+            }
+        }
+    }
 }
 
 TEST_CASE("parameter counts equal MODEL.md 2.12") {

@@ -2,6 +2,7 @@
 #include "janusdna/optim.h"
 #include "janusdna/error.h"
 
+#include <ATen/Dispatch.h>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -29,21 +30,48 @@ torch::Tensor AdamW::flat_grad() const {
     return torch::cat(grads);                                                                  // [P]
 }
 
+namespace {
+
+// One AdamW update of n elements, in one pass (torch.optim.AdamW's arithmetic, element by element, in T):
+//   g = clip g;  p *= 1 - lr wd (decayed parameters);  m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;
+//   p -= lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps).
+// Per tensor as ATen ops this was ~8 small operations for each of the model's ~300 parameter tensors, 5-8 % of
+// a training step's time.
+template <typename T>
+void adamw_update(T* p, T* m, T* v, const T* g, int64_t n, T clip, T decay, T b1, T b2, T sqrt_bc2, T eps, T step) {
+    for (int64_t i = 0; i < n; ++i) {
+        const T gi = g[i] * clip;
+        const T pi = p[i] * decay;
+        const T mi = m[i] * b1 + gi * (T(1) - b1);
+        const T vi = v[i] * b2 + gi * gi * (T(1) - b2);
+        m[i] = mi, v[i] = vi;
+        p[i] = pi + step * (mi / (std::sqrt(vi) / sqrt_bc2 + eps));
+    }
+}
+
+} // namespace
+
 double AdamW::step(const torch::Tensor& flat, double lr, int64_t t) {
     torch::NoGradGuard no_grad;
     const double norm = flat.norm().item<double>();
     const double clip_coef = o_.clip > 0 && norm > o_.clip ? o_.clip / (norm + 1e-6) : 1.0;
     const double bc1 = 1 - std::pow(o_.beta1, t), bc2 = 1 - std::pow(o_.beta2, t);
+    const torch::Tensor g = flat.contiguous();
     int64_t offset = 0;
     for (size_t i = 0; i < params_.size(); ++i) {
         torch::Tensor& p = params_[i];
-        torch::Tensor g = flat.narrow(0, offset, p.numel()).view(p.sizes()) * clip_coef;
-        offset += p.numel();
-        if (decay_[i]) p.mul_(1 - lr * o_.weight_decay);
-        exp_avg_[i].mul_(o_.beta1).add_(g, 1 - o_.beta1);
-        exp_avg_sq_[i].mul_(o_.beta2).addcmul_(g, g, 1 - o_.beta2);
-        torch::Tensor denom = (exp_avg_sq_[i].sqrt() / std::sqrt(bc2)).add_(o_.eps);
-        p.addcdiv_(exp_avg_[i], denom, -lr / bc1);
+        const int64_t n = p.numel();
+        if (!p.is_contiguous() || p.scalar_type() != g.scalar_type() || !p.device().is_cpu())
+            throw Error(fmt::format("AdamW: parameter {} must be a contiguous CPU tensor of the gradient's type",
+                                    names_[i]));
+        const double decay = decay_[i] ? 1 - lr * o_.weight_decay : 1.0;
+        AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw_update", [&] {
+            using T = scalar_t;
+            adamw_update<T>(p.data_ptr<T>(), exp_avg_[i].data_ptr<T>(), exp_avg_sq_[i].data_ptr<T>(),
+                            g.data_ptr<T>() + offset, n, T(clip_coef), T(decay), T(o_.beta1), T(o_.beta2),
+                            T(std::sqrt(bc2)), T(o_.eps), T(-lr / bc1));
+        });
+        offset += n;
     }
     return norm;
 }
