@@ -55,12 +55,15 @@ BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tenso
     torch::NoGradGuard no_grad;
     for (size_t p = 0; p < params.size(); ++p) {
         torch::Tensor g;
+        int terms = 0;
         for (auto& gi : grads) // in share order, so the sum does not depend on thread timing
-            if (gi[p].defined()) g = g.defined() ? g + gi[p] : gi[p];
+            if (gi[p].defined()) g = g.defined() ? g + gi[p] : gi[p], ++terms;
         if (!g.defined()) continue;
         torch::Tensor param = params[p];
         if (param.grad().defined()) param.mutable_grad().add_(g);
-        else param.mutable_grad() = g.clone();
+        // A sum is a new tensor; a single share's gradient may be shared with other parameters (autograd hands
+        // the same tensor to both inputs of an add), so it is copied before it can be accumulated into in place.
+        else param.mutable_grad() = terms > 1 ? g : g.clone();
     }
     for (auto& s : y) out.loss_sum += s.loss.item<double>();
     for (auto& r : out.router_fwd) r = r.detach();
