@@ -2,6 +2,7 @@
 // kernel for their device and dtype (kernels/); autograd glue lives in src/ops/.
 // Every op throws janusdna::Error when a tensor's shape, dtype or device does not match.
 #pragma once
+#include <vector>
 #include <torch/types.h>
 
 namespace janusdna::ops {
@@ -52,6 +53,14 @@ torch::Tensor swiglu_mlp(const torch::Tensor& x, const torch::Tensor& gate, cons
 void swiglu_mlp_index_add_(torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& index,
                            const torch::Tensor& scale, const torch::Tensor& gate, const torch::Tensor& up,
                            const torch::Tensor& down);
+// The experts of a MoE layer: y[token[p]] += weight[p] * swiglu_mlp_e(x[token[p]]) over the (token, slot) pairs p,
+// grouped by expert (expert e's pairs are [start[e], start[e + 1])). x [T, H]; token [P] int64, distinct within an
+// expert; weight [P]; gates, ups [E] x [I, H]; downs [E] x [H, I] -> y [T, H]. Without a graph each expert adds
+// into y in place (swiglu_mlp_index_add_); under autograd on the kernels it is one node for all experts (gradients
+// for x, the pair weights and every expert's weights), else the same in torch ops.
+torch::Tensor moe_experts(const torch::Tensor& x, const torch::Tensor& token, const torch::Tensor& weight,
+                          const std::vector<int64_t>& start, const std::vector<torch::Tensor>& gates,
+                          const std::vector<torch::Tensor>& ups, const std::vector<torch::Tensor>& downs);
 // RMSNorm as the reference's JanusDNARMSNorm: normalised in float32 (float64 for double), cast back to x's
 // dtype, times weight. x [..., D], weight [D] -> [..., D].
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);

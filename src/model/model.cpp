@@ -96,16 +96,19 @@ Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits) {
     const auto ct = logits.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat; // router in fp32+
     Tensor probs = torch::softmax(logits.to(ct), -1);                       // [T, E]
     const Routing r = route(probs, top_k);
-    const int64_t* op = r.order.data_ptr<int64_t>();
-    Tensor y = torch::zeros_like(x);                                        // [T, H]
+    std::vector<Tensor> gates, ups, downs;
+    for (int64_t e = 0; e < E; ++e) {
+        auto* mlp = experts[e]->as<MLPImpl>();
+        gates.push_back(mlp->gate_proj->weight), ups.push_back(mlp->up_proj->weight), downs.push_back(mlp->down_proj->weight);
+    }
     if (!at::GradMode::is_enabled() && x.is_cpu()) {
-        // Inference: each expert adds its weighted output into y's rows in place (ops::swiglu_mlp_index_add_).
+        // Inference: the pairs' tokens and weights read off the routing directly (no torch ops).
         const int64_t n = x.size(0) * top_k;
         const Tensor pr = probs.contiguous();                               // [T, E]
         Tensor index = torch::empty({n}, torch::kLong);                     // [T*k] token of each pair, by expert
         Tensor scale = torch::empty({n}, x.options());                      // [T*k] its routing weight
         int64_t* ip = index.data_ptr<int64_t>();
-        const int64_t* ch = r.chosen.data_ptr<int64_t>();
+        const int64_t *ch = r.chosen.data_ptr<int64_t>(), *op = r.order.data_ptr<int64_t>();
         AT_DISPATCH_FLOATING_TYPES(pr.scalar_type(), "moe_weights", [&] {
             const scalar_t* P = pr.data_ptr<scalar_t>();
             AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moe_dispatch", [&] {
@@ -117,28 +120,13 @@ Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits) {
                 }
             });
         });
-        for (int64_t e = 0; e < E; ++e) {
-            const int64_t b = r.start[static_cast<size_t>(e)], m = r.start[static_cast<size_t>(e + 1)] - b;
-            if (m == 0) continue;
-            auto* mlp = experts[e]->as<MLPImpl>();
-            ops::swiglu_mlp_index_add_(y, x, index.narrow(0, b, m), scale.narrow(0, b, m), mlp->gate_proj->weight,
-                                       mlp->up_proj->weight, mlp->down_proj->weight);
-        }
-        return y;
+        return ops::moe_experts(x, index, scale, r.start, gates, ups, downs);    // [T, H]
     }
-    // Under autograd: the routing weights gathered from probs (they carry the gradient), one GEMM per expert on
-    // its tokens' rows, the weighted outputs added into y in place.
+    // Under autograd: the routing weights gathered from probs (they carry the gradient).
     Tensor weights = probs.gather(1, r.chosen).to(x.scalar_type());         // [T, k]
     Tensor pair_w = weights.reshape({-1}).index_select(0, r.order);         // [T*k]
     Tensor tokens = torch::div(r.order, top_k, "floor");                    // [T*k] token of each pair
-    for (int64_t e = 0; e < E; ++e) {
-        const int64_t b = r.start[static_cast<size_t>(e)], m = r.start[static_cast<size_t>(e + 1)] - b;
-        if (m == 0) continue;
-        Tensor tok = tokens.narrow(0, b, m);                                // [m]
-        Tensor out = experts[e]->as<MLPImpl>()->forward(x.index_select(0, tok)); // [m, H]
-        y.index_add_(0, tok, out * pair_w.narrow(0, b, m).unsqueeze(1));
-    }
-    return y;
+    return ops::moe_experts(x, tokens, pair_w, r.start, gates, ups, downs); // [T, H]
 }
 
 FeedForwardImpl::FeedForwardImpl(const ModelConfig& c, bool with_experts) {
