@@ -167,6 +167,19 @@ TEST_CASE("the load-balancing loss is the Switch/Mixtral form and has gradients"
     CHECK(logits.grad().abs().sum().item<double>() > 0);
 }
 
+TEST_CASE("top_k_indices equals torch::topk's indices, and breaks ties to the lower index") {
+    torch::manual_seed(23);
+    for (int64_t k : {1, 2, 5}) {
+        for (auto dt : {torch::kFloat, torch::kDouble}) {
+            const Tensor s = torch::randn({257, 16}, torch::TensorOptions().dtype(dt));
+            CHECK(torch::equal(top_k_indices(s, k), std::get<1>(s.topk(k, -1))));
+        }
+    }
+    const Tensor tie = torch::tensor({{1.0f, 3.0f, 3.0f, 0.0f}, {2.0f, 2.0f, 2.0f, 2.0f}});
+    CHECK(torch::equal(top_k_indices(tie, 2), torch::tensor({{int64_t(1), int64_t(2)}, {int64_t(0), int64_t(1)}})));
+    CHECK_THROWS_AS(top_k_indices(tie, 5), Error);
+}
+
 TEST_CASE("a few optimiser steps lower the loss") {
     ModelConfig c = test::tiny_config();
     torch::manual_seed(5);

@@ -146,6 +146,9 @@ TORCH_MODULE(JanusModel);
 
 // Switch/Mixtral load-balancing loss over one direction's router logits (each [T, E]).
 torch::Tensor load_balancing_loss(const std::vector<torch::Tensor>& router_logits, int64_t top_k);
+// The indices of each row's k largest scores, largest first, ties to the lower index: [T, E] -> [T, k] int64. A
+// plain scan (torch::topk cost ~0.6 ms per call at [4096, 16], the router's shape).
+torch::Tensor top_k_indices(const torch::Tensor& scores, int64_t k);
 
 struct ParameterCounts {
     int64_t total = 0;      // every parameter once (tied projections once), lm_head included

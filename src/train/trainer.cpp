@@ -110,7 +110,7 @@ StepStats Trainer::train_step(const WindowSampler& sampler) {
         st.expert_load_max.clear();
         for (auto* routers : {&y.router_fwd, &y.router_bwd})
             for (const auto& logits : *routers) {
-                torch::Tensor chosen = std::get<1>(logits.topk(model_->config.num_experts_per_tok, -1)).reshape(-1);
+                torch::Tensor chosen = top_k_indices(logits, model_->config.num_experts_per_tok).reshape(-1);
                 torch::Tensor load = torch::bincount(chosen, {}, model_->config.num_experts).to(torch::kDouble);
                 st.expert_load_max.push_back((load.max() / load.sum()).item<double>());
             }
