@@ -169,10 +169,17 @@ int main(int argc, char** argv) {
             }
             return 4.0 * double(d) * pairs;
         };
-        Row r{fmt::format("final attention kernel L={} (T={}), 1 thread", L, T), ">= 40% of peak", "GFLOP/s"};
+        Row r{fmt::format("final attention kernel L={} (T={}), 1 thread, median of 3", L, T), ">= 40% of peak", "GFLOP/s"};
+        // The median of three runs (~6 s each): single runs moved by 3-5 % on this VM.
+        std::vector<double> secs_fast;
         auto t0 = clk::now();
-        kernels::attention_fwd_avx2(p, out.data_ptr<float>(), lse.data_ptr<float>(), 0, 0, 0, T);
-        r.fast = flop_of_rows(0, T) / since(t0) / 1e9;
+        for (int rep = 0; rep < 3; ++rep) {
+            t0 = clk::now();
+            kernels::attention_fwd_avx2(p, out.data_ptr<float>(), lse.data_ptr<float>(), 0, 0, 0, T);
+            secs_fast.push_back(since(t0));
+        }
+        std::sort(secs_fast.begin(), secs_fast.end());
+        r.fast = flop_of_rows(0, T) / secs_fast[1] / 1e9;
         // The reference on 16 blocks of 64 rows spread over T (its cost per allowed pair does not depend on where).
         double flop = 0, secs = 0;
         for (int64_t blk = 0; blk < 16; ++blk) {
