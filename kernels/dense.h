@@ -4,8 +4,8 @@
 // All matrices are row-major. Rows of x and y sit at a row stride (ldx, ldy) so that column slices of wider
 // tensors can be read and written in place. Weights use torch::nn::Linear's layout, [out, in].
 //
-//   linear:  y[r, n] = bias[n] + sum_k x[r, k] w[n, k]
-//   mlp:     h = silu(x W_gate^T) * (x W_up^T);  out = h W_down^T;  y[row] (+)= scale[r] * out[r]
+//   linear:  y[r, n] = bias[n] + sum_k x[r, k] w[n, k] (+ residual[r, n])
+//   mlp:     h = silu(x W_gate^T) * (x W_up^T);  out = h W_down^T;  y[row] (+)= scale[r] * out[r] (+ residual[row])
 //   rmsnorm: y[r, :] = weight * x[r, :] / sqrt(mean_k x[r, k]^2 + eps)
 #pragma once
 #include <cstdint>
@@ -22,6 +22,8 @@ struct LinearParams {
     const T* bias = nullptr;           // [N] or null
     T* y = nullptr;                    // [M, N] at row stride ldy (overwritten)
     int64_t ldy = 0;
+    const T* residual = nullptr;       // [M, N] at row stride ldr, added to y, or null
+    int64_t ldr = 0;
 };
 
 template <typename T>
@@ -37,6 +39,8 @@ struct MlpParams {
     T* y = nullptr;                 // [*, H] at row stride ldy
     int64_t ldy = 0;
     bool accumulate = false;        // y += instead of y =
+    const T* residual = nullptr;    // [*, H] at row stride ldr, added to y's rows (as y's), or null
+    int64_t ldr = 0;
 };
 
 template <typename T>

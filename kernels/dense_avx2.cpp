@@ -163,7 +163,11 @@ JANUSDNA_AVX2 void linear_avx2(const LinearParams<float>& p, const PackedLinear&
                 if (n <= 0) break;
                 const __m256i mask = lane_mask(n);
                 const __m256 b = p.bias ? load_n(p.bias + c, n, mask) : _mm256_setzero_ps();
-                for (int r = 0; r < R; ++r) store_n(p.y + (m + r) * p.ldy + c, _mm256_add_ps(_mm256_load_ps(out[r] + 8 * v), b), n, mask);
+                for (int r = 0; r < R; ++r) {
+                    __m256 o = _mm256_add_ps(_mm256_load_ps(out[r] + 8 * v), b);
+                    if (p.residual) o = _mm256_add_ps(o, load_n(p.residual + (m + r) * p.ldr + c, n, mask));
+                    store_n(p.y + (m + r) * p.ldy + c, o, n, mask);
+                }
             }
         }
     }
@@ -212,6 +216,7 @@ JANUSDNA_AVX2 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w
                     if (p.scale) o = _mm256_mul_ps(o, set1(p.scale[m + r]));
                     float* y = p.y + rows[r] * p.ldy + c;
                     if (p.accumulate) o = _mm256_add_ps(load_n(y, n, mask), o);
+                    if (p.residual) o = _mm256_add_ps(o, load_n(p.residual + rows[r] * p.ldr + c, n, mask));
                     store_n(y, o, n, mask);
                 }
             }

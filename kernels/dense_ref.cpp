@@ -15,7 +15,7 @@ void linear_ref(const LinearParams<T>& p, int64_t r0, int64_t r1) {
             T s = p.bias ? p.bias[n] : T(0);
             const T* w = p.weight + n * p.in;
             for (int64_t k = 0; k < p.in; ++k) s += x[k] * w[k];
-            y[n] = s;
+            y[n] = p.residual ? s + p.residual[r * p.ldr + n] : s;
         }
     }
 }
@@ -37,7 +37,7 @@ void swiglu_mlp_ref(const MlpParams<T>& p, int64_t r0, int64_t r1) {
         for (int64_t n = 0; n < H; ++n) {
             T s = 0;
             for (int64_t i = 0; i < I; ++i) s += h[static_cast<size_t>(i)] * p.down[n * I + i];
-            y[n] = (p.accumulate ? y[n] : T(0)) + scale * s;
+            y[n] = (p.accumulate ? y[n] : T(0)) + scale * s + (p.residual ? p.residual[row * p.ldr + n] : T(0));
         }
     }
 }

@@ -94,6 +94,18 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
         const double lin_scale = max_abs(torch::linear(x.abs(), w.abs(), b.abs())) + 1e-30;
         CHECK(max_diff(y, y_ref) <= 1e-5 * lin_scale);
         worst_lin = std::max(worst_lin, max_diff(y, y_ref) / lin_scale);
+        {   // with a residual added (a column slice, row stride N + 3)
+            Tensor resw = torch::randn({sh.M, sh.N + 3}, f32), res = resw.narrow(1, 1, sh.N);
+            lp.residual = resw.data_ptr<float>() + 1, lp.ldr = sh.N + 3;
+            Tensor yr_ref = torch::empty({sh.M, sh.N}, f32), yr = torch::empty({sh.M, sh.N}, f32);
+            lp.y = yr_ref.data_ptr<float>();
+            kernels::linear_ref(lp, 0, sh.M);
+            lp.y = yr.data_ptr<float>();
+            kernels::linear_avx2(lp, packed, 0, sh.M);
+            CHECK(max_diff(yr_ref, y_ref + res) <= 1e-6 * (lin_scale + max_abs(res)));
+            CHECK(max_diff(yr, yr_ref) <= 1e-5 * (lin_scale + max_abs(res)));
+            lp.residual = nullptr, lp.ldr = 0;
+        }
 
         // MLP: plain, and gathered rows with scales accumulated into y (every other row, in reverse).
         const int64_t H = sh.K, I = sh.I;
@@ -123,6 +135,24 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
             CHECK(max_diff(ym, ym_ref) <= 1e-5 * mlp_scale);
             worst_mlp = std::max(worst_mlp, max_diff(ym, ym_ref) / mlp_scale);
             if (!gather) CHECK(max_diff(ym.narrow(1, H, 1), y0.narrow(1, H, 1)) == 0.0); // the column past H untouched
+            // A residual added to the rows written (at row stride H + 2).
+            Tensor resw = torch::randn({sh.M, H + 2}, f32);
+            mp.residual = resw.data_ptr<float>(), mp.ldr = H + 2;
+            Tensor yr_ref = y0.clone(), yr = y0.clone();
+            mp.y = yr_ref.data_ptr<float>();
+            kernels::swiglu_mlp_ref(mp, 0, mp.rows);
+            mp.y = yr.data_ptr<float>();
+            kernels::swiglu_mlp_avx2(mp, pm, 0, mp.rows);
+            const Tensor res = resw.narrow(1, 0, H);
+            Tensor expect_rows = ym_ref.narrow(1, 0, H).clone();
+            if (gather) {
+                const Tensor ix = torch::tensor(idx);
+                expect_rows.index_add_(0, ix, res.index_select(0, ix));
+            } else {
+                expect_rows += res;
+            }
+            CHECK(max_diff(yr_ref.narrow(1, 0, H), expect_rows) <= 1e-6 * (mlp_scale + max_abs(res)));
+            CHECK(max_diff(yr, yr_ref) <= 1e-5 * (mlp_scale + max_abs(res)));
         }
 
         // RMSNorm

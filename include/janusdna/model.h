@@ -28,7 +28,8 @@ TORCH_MODULE(RMSNorm);
 // SwiGLU MLP: down(silu(gate(x)) * up(x)), no biases.
 struct MLPImpl : torch::nn::Module {
     MLPImpl(int64_t hidden, int64_t inter);
-    torch::Tensor forward(const torch::Tensor& x);
+    // residual, when given, is added to the output (in the kernel's epilogue without a graph).
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual = {});
     torch::nn::Linear gate_proj{nullptr}, up_proj{nullptr}, down_proj{nullptr};
 };
 TORCH_MODULE(MLP);
@@ -37,8 +38,8 @@ TORCH_MODULE(MLP);
 // runs one GEMM per call.
 struct MoEImpl : torch::nn::Module {
     MoEImpl(int64_t hidden, int64_t inter, int64_t experts, int64_t top_k);
-    // x: [T, H] -> y: [T, H]; router_logits: [T, E] (for the load-balancing loss).
-    torch::Tensor forward(const torch::Tensor& x, torch::Tensor* router_logits);
+    // x: [T, H] -> y: [T, H] (+ residual when given); router_logits: [T, E] (for the load-balancing loss).
+    torch::Tensor forward(const torch::Tensor& x, torch::Tensor* router_logits, const torch::Tensor& residual = {});
     torch::nn::Linear router{nullptr};
     torch::nn::ModuleList experts{nullptr};
     int64_t top_k;
@@ -48,7 +49,8 @@ TORCH_MODULE(MoE);
 // A dense MLP or an MoE, per the layer schedule.
 struct FeedForwardImpl : torch::nn::Module {
     FeedForwardImpl(const ModelConfig& c, bool experts);
-    torch::Tensor forward(const torch::Tensor& x, std::vector<torch::Tensor>* router_logits); // [B, L, H]
+    torch::Tensor forward(const torch::Tensor& x, std::vector<torch::Tensor>* router_logits,
+                          const torch::Tensor& residual = {}); // [B, L, H] (+ residual)
     MLP mlp{nullptr};
     MoE moe{nullptr};
 };
@@ -59,7 +61,7 @@ struct MambaMixerImpl : torch::nn::Module {
     // shared_in/shared_out: the tied projections of the forward mixer (reverse mixer with weight tying);
     // null to own them.
     MambaMixerImpl(const ModelConfig& c, torch::nn::Linear shared_in, torch::nn::Linear shared_out);
-    torch::Tensor forward(const torch::Tensor& u); // [B, L, H] -> [B, L, H]
+    torch::Tensor forward(const torch::Tensor& u, const torch::Tensor& residual = {}); // [B, L, H] (+ residual)
     torch::nn::Linear in_proj{nullptr}, x_proj{nullptr}, dt_proj{nullptr}, out_proj{nullptr};
     torch::nn::Conv1d conv1d{nullptr};
     RMSNorm dt_layernorm{nullptr}, b_layernorm{nullptr}, c_layernorm{nullptr};
@@ -71,7 +73,7 @@ TORCH_MODULE(MambaMixer);
 // Causal multi-head softmax attention within one stream, no positional encoding.
 struct CausalAttentionImpl : torch::nn::Module {
     CausalAttentionImpl(int64_t hidden, int64_t heads);
-    torch::Tensor forward(const torch::Tensor& x); // [B, L, H]
+    torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& residual = {}); // [B, L, H] (+ residual)
     torch::nn::Linear q_proj{nullptr}, k_proj{nullptr}, v_proj{nullptr}, o_proj{nullptr};
     int64_t heads;
 };

@@ -42,12 +42,14 @@ torch::Tensor janus_attention(const torch::Tensor& q, const torch::Tensor& k, co
 // The dense layers (kernels/dense.h), with inference fast paths: AVX2 kernels when the CPU has them, the tensors
 // are float32 on the CPU and no autograd graph is wanted (grad mode off, or nothing requires grad); otherwise the
 // same computation in torch ops (differentiable). x may be a column slice of a wider tensor (read in place).
-// linear: x [..., K], weight [N, K], bias [N] or undefined -> [..., N].
-torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {});
+// linear: x [..., K], weight [N, K], bias [N] or undefined, residual [..., N] or undefined -> [..., N]
+// (residual added in the kernel's epilogue: a decoder layer's skip connection without a pass of its own).
+torch::Tensor linear(const torch::Tensor& x, const torch::Tensor& weight, const torch::Tensor& bias = {},
+                     const torch::Tensor& residual = {});
 // SwiGLU MLP without biases: (silu(x gate^T) * (x up^T)) down^T. x [..., H]; gate, up [I, H]; down [H, I]
 // -> [..., H]. The fast path never materialises the [..., I] intermediates.
 torch::Tensor swiglu_mlp(const torch::Tensor& x, const torch::Tensor& gate, const torch::Tensor& up,
-                         const torch::Tensor& down);
+                         const torch::Tensor& down, const torch::Tensor& residual = {});
 // Expert dispatch: y[index[r]] += scale[r] * swiglu_mlp(x[index[r]]) for r < M, rows read and written in place
 // (no gathered copies). x, y [T, H]; index [M] int64, distinct; scale [M].
 void swiglu_mlp_index_add_(torch::Tensor& y, const torch::Tensor& x, const torch::Tensor& index,
@@ -58,9 +60,11 @@ void swiglu_mlp_index_add_(torch::Tensor& y, const torch::Tensor& x, const torch
 // expert; weight [P]; gates, ups [E] x [I, H]; downs [E] x [H, I] -> y [T, H]. Without a graph each expert adds
 // into y in place (swiglu_mlp_index_add_); under autograd on the kernels it is one node for all experts (gradients
 // for x, the pair weights and every expert's weights), else the same in torch ops.
+// A residual [T, H], when given, is where y starts instead of zeros.
 torch::Tensor moe_experts(const torch::Tensor& x, const torch::Tensor& token, const torch::Tensor& weight,
                           const std::vector<int64_t>& start, const std::vector<torch::Tensor>& gates,
-                          const std::vector<torch::Tensor>& ups, const std::vector<torch::Tensor>& downs);
+                          const std::vector<torch::Tensor>& ups, const std::vector<torch::Tensor>& downs,
+                          const torch::Tensor& residual = {});
 // RMSNorm as the reference's JanusDNARMSNorm: normalised in float32 (float64 for double), cast back to x's
 // dtype, times weight. x [..., D], weight [D] -> [..., D].
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);

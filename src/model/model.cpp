@@ -35,8 +35,8 @@ MLPImpl::MLPImpl(int64_t hidden, int64_t inter) {
     down_proj = register_module("down_proj", linear(inter, hidden));
 }
 
-Tensor MLPImpl::forward(const Tensor& x) {
-    return ops::swiglu_mlp(x, gate_proj->weight, up_proj->weight, down_proj->weight); // [.., H] -> [.., H]
+Tensor MLPImpl::forward(const Tensor& x, const Tensor& residual) {
+    return ops::swiglu_mlp(x, gate_proj->weight, up_proj->weight, down_proj->weight, residual); // [.., H] -> [.., H]
 }
 
 MoEImpl::MoEImpl(int64_t hidden, int64_t inter, int64_t n_experts, int64_t k) : top_k(k) {
@@ -97,7 +97,7 @@ Routing route(const Tensor& probs, int64_t k) {
 
 } // namespace
 
-Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits) {
+Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits, const Tensor& residual) {
     const int64_t E = static_cast<int64_t>(experts->size());
     Tensor logits = run_linear(router, x);                                       // [T, E]
     if (router_logits) *router_logits = logits;
@@ -128,13 +128,13 @@ Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits) {
                 }
             });
         });
-        return ops::moe_experts(x, index, scale, r.start, gates, ups, downs);    // [T, H]
+        return ops::moe_experts(x, index, scale, r.start, gates, ups, downs, residual); // [T, H]
     }
     // Under autograd: the routing weights gathered from probs (they carry the gradient).
     Tensor weights = probs.gather(1, r.chosen).to(x.scalar_type());         // [T, k]
     Tensor pair_w = weights.reshape({-1}).index_select(0, r.order);         // [T*k]
     Tensor tokens = torch::div(r.order, top_k, "floor");                    // [T*k] token of each pair
-    return ops::moe_experts(x, tokens, pair_w, r.start, gates, ups, downs); // [T, H]
+    return ops::moe_experts(x, tokens, pair_w, r.start, gates, ups, downs, residual); // [T, H]
 }
 
 FeedForwardImpl::FeedForwardImpl(const ModelConfig& c, bool with_experts) {
@@ -152,11 +152,12 @@ FeedForwardImpl::FeedForwardImpl(const ModelConfig& c, bool with_experts) {
     }
 }
 
-Tensor FeedForwardImpl::forward(const Tensor& x, std::vector<Tensor>* router_logits) {
-    if (mlp) return mlp(x);
+Tensor FeedForwardImpl::forward(const Tensor& x, std::vector<Tensor>* router_logits, const Tensor& residual) {
+    if (mlp) return mlp(x, residual);
     const auto shape = x.sizes().vec();
     Tensor logits;
-    Tensor y = moe->forward(x.reshape({-1, shape.back()}), router_logits ? &logits : nullptr); // [B*L, H]
+    Tensor y = moe->forward(x.reshape({-1, shape.back()}), router_logits ? &logits : nullptr,
+                            residual.defined() ? residual.reshape({-1, shape.back()}) : residual); // [B*L, H]
     if (router_logits) router_logits->push_back(logits);
     return y.view(shape);
 }
@@ -183,7 +184,7 @@ MambaMixerImpl::MambaMixerImpl(const ModelConfig& c, torch::nn::Linear shared_in
     D = register_parameter("D", torch::ones({d_inner}));
 }
 
-Tensor MambaMixerImpl::forward(const Tensor& u) {
+Tensor MambaMixerImpl::forward(const Tensor& u, const Tensor& residual) {
     // Intermediates are released as soon as they are used (reset()): at a full-context pass over a million bases
     // each [B, L, Din] float tensor is 256 MB per stream, and holding all of them set the peak memory.
     // in_proj as its two halves, so that x and the gate z come out contiguous.
@@ -205,7 +206,7 @@ Tensor MambaMixerImpl::forward(const Tensor& u) {
     Tensor A = -torch::exp(A_log);                                          // [Din, N]
     Tensor y = ops::selective_scan(c, delta, A, Bm, Cm, D, z, dt_proj->bias); // [B, L, Din]
     c.reset(), delta.reset(), z.reset();
-    return run_linear(out_proj, y);                                              // [B, L, H]
+    return ops::linear(y, out_proj->weight, out_proj->bias, residual);          // [B, L, H]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -216,7 +217,7 @@ CausalAttentionImpl::CausalAttentionImpl(int64_t hidden, int64_t heads_) : heads
     o_proj = register_module("o_proj", linear(hidden, hidden));
 }
 
-Tensor CausalAttentionImpl::forward(const Tensor& x) {
+Tensor CausalAttentionImpl::forward(const Tensor& x, const Tensor& residual) {
     const int64_t B = x.size(0), L = x.size(1), H = x.size(2), d = H / heads;
     Tensor q = run_linear(q_proj, x).view({B, L, heads, d});                            // [B, L, h, d]
     Tensor k = run_linear(k_proj, x).view({B, L, heads, d});                            // [B, L, h, d]
@@ -224,7 +225,7 @@ Tensor CausalAttentionImpl::forward(const Tensor& x) {
     const double scale = 1.0 / std::sqrt(static_cast<double>(d));
     // Flash-style kernel: no [B, h, L, L] score matrix (ops::detail::janus_attention_composite is the dense form).
     Tensor attn = ops::janus_attention(q, k, v, scale, ops::AttentionMask::causal); // [B, L, h, d]
-    return run_linear(o_proj, attn.reshape({B, L, H}));                                 // [B, L, H]
+    return ops::linear(attn.reshape({B, L, H}), o_proj->weight, o_proj->bias, residual); // [B, L, H]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -252,10 +253,11 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t index) : attent
 
 Tensor DecoderLayerImpl::forward(const Tensor& x, bool reverse, std::vector<Tensor>* router) {
     Tensor h;
-    if (attention) h = x + (reverse ? self_attn_bwd(input_layernorm_bwd(x)) : self_attn_fwd(input_layernorm_fwd(x)));
-    else h = x + (reverse ? mamba_rev(input_layernorm_bwd(x)) : mamba_fwd(input_layernorm_fwd(x))); // [B, L, H]
-    return reverse ? h + feed_forward_bwd->forward(pre_ff_layernorm_bwd(h), router)
-                   : h + feed_forward_fwd->forward(pre_ff_layernorm_fwd(h), router);            // [B, L, H]
+    // The skip connections go into the last GEMM of each block (its epilogue adds them).
+    if (attention) h = reverse ? self_attn_bwd(input_layernorm_bwd(x), x) : self_attn_fwd(input_layernorm_fwd(x), x);
+    else h = reverse ? mamba_rev(input_layernorm_bwd(x), x) : mamba_fwd(input_layernorm_fwd(x), x); // [B, L, H]
+    return reverse ? feed_forward_bwd->forward(pre_ff_layernorm_bwd(h), router, h)
+                   : feed_forward_fwd->forward(pre_ff_layernorm_fwd(h), router, h);            // [B, L, H]
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -297,9 +299,9 @@ Tensor FinalAttentionImpl::forward(const Tensor& s) {
     // The Janus mask (janus_mask(L) in dense form) applied tile-wise: memory O(L * H) instead of O(L^2).
     Tensor attn = ops::janus_attention(q, k, v, scale, ops::AttentionMask::janus).reshape({B, T, H}); // [B, 2L, H]
     q.reset(), k.reset(), v.reset();
-    Tensor h = s + run_linear(o_proj, attn);                                            // [B, 2L, H]
+    Tensor h = ops::linear(attn, o_proj->weight, o_proj->bias, s);                      // [B, 2L, H]: s + o_proj(attn)
     attn.reset();
-    return h + feed_forward(pre_ff_layernorm(h));                           // [B, 2L, H]
+    return feed_forward(pre_ff_layernorm(h), h);                            // [B, 2L, H]: h + ffn(norm(h))
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -69,7 +69,7 @@ void check_weight(const Tensor& w, int64_t rows, int64_t cols, const char* what)
 namespace {
 
 // y = x W^T + b on the AVX2 kernel (no autograd), parallel over rows.
-Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual = {}) {
     const int64_t K = x.size(-1), N = weight.size(0);
     check_weight(weight, N, K, "linear");
     if (bias.defined() && (bias.dim() != 1 || bias.size(0) != N))
@@ -85,6 +85,14 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias) 
     p.x = xs.data_ptr<float>(), p.ldx = ldx;
     p.weight = w.data_ptr<float>(), p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
     p.y = y.data_ptr<float>(), p.ldy = N;
+    Tensor rs;
+    if (residual.defined()) {
+        if (!residual.sizes().equals(y.sizes()))
+            throw Error(fmt::format("linear: residual must be {}, got {}", shape_str(y.sizes()), shape_str(residual.sizes())));
+        int64_t Mr = 0;
+        rs = rows_of(residual, Mr, p.ldr);
+        p.residual = rs.data_ptr<float>();
+    }
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
     return y;
 }
@@ -131,11 +139,12 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
 
 } // namespace
 
-Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
-    if (!kernel_ok({&x, &weight, &bias})) return torch::linear(x, weight, bias);
-    if (!needs_graph({&x, &weight, &bias})) return linear_kernel(x, weight, bias);
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual) {
+    auto plus = [&](Tensor y) { return residual.defined() ? y + residual : y; };
+    if (!kernel_ok({&x, &weight, &bias, &residual})) return plus(torch::linear(x, weight, bias));
+    if (!needs_graph({&x, &weight, &bias, &residual})) return linear_kernel(x, weight, bias, residual);
     // Undefined tensors cannot be Function inputs: a missing bias becomes zeros (which need no gradient).
-    return LinearFn::apply(x, weight, bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options()));
+    return plus(LinearFn::apply(x, weight, bias.defined() ? bias : torch::zeros({weight.size(0)}, weight.options())));
 }
 
 // Rows per chunk of the torch fallback without autograd: its [rows, I] intermediates (I = 4H) would otherwise be
@@ -210,9 +219,10 @@ struct SwigluMlpFn : torch::autograd::Function<SwigluMlpFn> {
 
 } // namespace
 
-Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down) {
-    if (!kernel_ok({&x, &gate, &up, &down})) return swiglu_mlp_torch(x, gate, up, down);
-    if (needs_graph({&x, &gate, &up, &down})) return SwigluMlpFn::apply(x, gate, up, down);
+Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const Tensor& down, const Tensor& residual) {
+    auto plus = [&](Tensor y) { return residual.defined() ? y + residual : y; };
+    if (!kernel_ok({&x, &gate, &up, &down, &residual})) return plus(swiglu_mlp_torch(x, gate, up, down));
+    if (needs_graph({&x, &gate, &up, &down, &residual})) return plus(SwigluMlpFn::apply(x, gate, up, down));
     const int64_t H = x.size(-1), I = gate.size(0);
     check_weight(gate, I, H, "swiglu_mlp gate");
     check_weight(up, I, H, "swiglu_mlp up");
@@ -228,6 +238,14 @@ Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const T
     p.x = xs.data_ptr<float>(), p.ldx = ldx;
     p.gate = g.data_ptr<float>(), p.up = u.data_ptr<float>(), p.down = d.data_ptr<float>();
     p.y = y.data_ptr<float>(), p.ldy = H;
+    Tensor rs;
+    if (residual.defined()) {
+        if (!residual.sizes().equals(y.sizes()))
+            throw Error(fmt::format("swiglu_mlp: residual must be {}, got {}", shape_str(y.sizes()), shape_str(residual.sizes())));
+        int64_t Mr = 0;
+        rs = rows_of(residual, Mr, p.ldr);
+        p.residual = rs.data_ptr<float>();
+    }
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_mlp_avx2(p, packed, r0, r1); });
     return y;
 }
@@ -363,7 +381,10 @@ struct MoeExpertsFn : torch::autograd::Function<MoeExpertsFn> {
 } // namespace
 
 Tensor moe_experts(const Tensor& x, const Tensor& token, const Tensor& weight, const std::vector<int64_t>& start,
-                   const std::vector<Tensor>& gates, const std::vector<Tensor>& ups, const std::vector<Tensor>& downs) {
+                   const std::vector<Tensor>& gates, const std::vector<Tensor>& ups, const std::vector<Tensor>& downs,
+                   const Tensor& residual) {
+    if (residual.defined() && !residual.sizes().equals(x.sizes()))
+        throw Error(fmt::format("moe_experts: residual must be {}, got {}", shape_str(x.sizes()), shape_str(residual.sizes())));
     const int64_t E = static_cast<int64_t>(gates.size());
     if (x.dim() != 2 || token.dim() != 1 || token.scalar_type() != torch::kLong || !weight.sizes().equals(token.sizes()) ||
         static_cast<int64_t>(ups.size()) != E || static_cast<int64_t>(downs.size()) != E ||
@@ -373,18 +394,20 @@ Tensor moe_experts(const Tensor& x, const Tensor& token, const Tensor& weight, c
     bool graph = needs_graph({&x, &weight}), kernels = kernel_ok({&x, &weight});
     for (const auto* list : {&gates, &ups, &downs})
         for (const Tensor& t : *list) graph = graph || needs_graph({&t}), kernels = kernels && kernel_ok({&t});
-    Tensor y = torch::zeros_like(x);                                        // [T, H]
     if (!graph) {
-        Tensor yy = y;
+        Tensor yy = residual.defined() ? residual.contiguous().clone() : torch::zeros_like(x); // [T, H]
         for (int64_t e = 0; e < E; ++e)
             if (start[e + 1] > start[e])
                 swiglu_mlp_index_add_(yy, x, token.narrow(0, start[e], start[e + 1] - start[e]),
                                       weight.narrow(0, start[e], start[e + 1] - start[e]), gates[e], ups[e], downs[e]);
         return yy;
     }
-    if (kernels && x.is_contiguous())
-        return MoeExpertsFn::apply(x, weight, token.contiguous(), at::TensorList(gates), at::TensorList(ups),
-                                   at::TensorList(downs), start);
+    if (kernels && x.is_contiguous()) {
+        Tensor y = MoeExpertsFn::apply(x, weight, token.contiguous(), at::TensorList(gates), at::TensorList(ups),
+                                       at::TensorList(downs), start);
+        return residual.defined() ? y + residual : y;
+    }
+    Tensor y = residual.defined() ? residual.clone() : torch::zeros_like(x); // [T, H]
     for (int64_t e = 0; e < E; ++e) {
         const int64_t b = start[e], m = start[e + 1] - b;
         if (m == 0) continue;
