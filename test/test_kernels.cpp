@@ -4,6 +4,7 @@
 
 #include <doctest/doctest.h>
 
+#include "adamw.h"
 #include "causal_conv1d.h"
 #include "janus_attention.h"
 #include "janusdna/error.h"
@@ -617,4 +618,30 @@ TEST_CASE("causal_conv1d_silu: the AVX2 kernels match float64") {
             }
         }
     }
+}
+
+TEST_CASE("AdamW kernel: AVX2 equals the scalar reference, and the reference equals float64") {
+    torch::manual_seed(31);
+    const int64_t n = 1037; // 129 vectors and a tail of 5
+    const Tensor p0 = torch::randn({n}), m0 = torch::randn({n}) * 0.1, v0 = torch::rand({n}) * 0.01, g = torch::randn({n});
+    const janusdna::kernels::AdamWScalars<float> s{0.7f, 0.999f, 0.9f, 0.95f, 0.3f, 1e-8f, -0.01f};
+    Tensor p_ref = p0.clone(), m_ref = m0.clone(), v_ref = v0.clone();
+    janusdna::kernels::adamw_ref<float>(p_ref.data_ptr<float>(), m_ref.data_ptr<float>(), v_ref.data_ptr<float>(), g.data_ptr<float>(), n, s);
+    // float64 ground truth
+    Tensor pd = p0.to(torch::kDouble), md = m0.to(torch::kDouble), vd = v0.to(torch::kDouble), gd = g.to(torch::kDouble);
+    const janusdna::kernels::AdamWScalars<double> sd{0.7f, 0.999f, 0.9f, 0.95f, 0.3f, 1e-8f, -0.01f};
+    janusdna::kernels::adamw_ref<double>(pd.data_ptr<double>(), md.data_ptr<double>(), vd.data_ptr<double>(), gd.data_ptr<double>(), n, sd);
+    auto rel = [](const Tensor& a, const Tensor& b) { // error relative to the tensor's scale (m's sums cancel)
+        return (a.to(torch::kDouble) - b).abs().max().item<double>() / b.abs().max().item<double>();
+    };
+    CHECK(rel(p_ref, pd) < 1e-6);
+    CHECK(rel(m_ref, md) < 1e-6);
+    CHECK(rel(v_ref, vd) < 1e-6);
+    if (!janusdna::kernels::adamw_avx2_supported()) return;
+    Tensor p = p0.clone(), m = m0.clone(), v = v0.clone();
+    janusdna::kernels::adamw_avx2(p.data_ptr<float>(), m.data_ptr<float>(), v.data_ptr<float>(), g.data_ptr<float>(), n, s);
+    CHECK(rel(p, pd) < 1e-6);
+    CHECK(rel(m, md) < 1e-6);
+    CHECK(rel(v, vd) < 1e-6);
+    CHECK((p - p0).abs().max().item<double>() > 1e-3); // it moved
 }

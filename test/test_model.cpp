@@ -165,6 +165,16 @@ TEST_CASE("the load-balancing loss is the Switch/Mixtral form and has gradients"
     CHECK(aux.item<double>() == doctest::Approx(want).epsilon(1e-12));
     aux.backward();
     CHECK(logits.grad().abs().sum().item<double>() > 0);
+    // Top-2 over several layers' logits: the one-hot form of the reference (f = mean of one-hot rows per slot).
+    torch::manual_seed(24);
+    for (auto dt : {torch::kFloat, torch::kDouble}) {
+        std::vector<Tensor> layers = {torch::randn({37, 16}, torch::TensorOptions().dtype(dt)),
+                                      torch::randn({29, 16}, torch::TensorOptions().dtype(dt))};
+        const Tensor all = torch::cat(layers, 0), probs = torch::softmax(all, -1);
+        const Tensor f = torch::one_hot(std::get<1>(probs.topk(2, -1)), 16).to(dt).mean(0); // [2, 16]
+        const double want2 = (f * probs.mean(0).unsqueeze(0)).sum().item<double>() * 16;
+        CHECK(load_balancing_loss(layers, 2).item<double>() == doctest::Approx(want2).epsilon(dt == torch::kDouble ? 1e-14 : 1e-6));
+    }
 }
 
 TEST_CASE("top_k_indices equals torch::topk's indices, and breaks ties to the lower index") {

@@ -409,8 +409,16 @@ Tensor load_balancing_loss(const std::vector<Tensor>& router_logits, int64_t top
     const int64_t E = logits.size(1);
     Tensor p = torch::softmax(logits, -1);                                 // [T_all, E]
     Tensor chosen = top_k_indices(p, top_k);                                // [T_all, k]
-    Tensor mask = F::one_hot(chosen, E).to(p.scalar_type());               // [T_all, k, E]
-    Tensor f = mask.mean(0);                                               // [k, E]
+    // f[j, e]: the fraction of tokens whose j-th choice is e (the mean of their one-hot rows, counted directly).
+    const int64_t T = chosen.size(0);
+    std::vector<int64_t> count(static_cast<size_t>(top_k * E), 0);
+    const int64_t* ch = chosen.data_ptr<int64_t>();
+    for (int64_t i = 0; i < T * top_k; ++i) ++count[static_cast<size_t>((i % top_k) * E + ch[i])];
+    Tensor f = torch::empty({top_k, E}, p.options());                      // [k, E]
+    AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "load_balancing_f", [&] {
+        scalar_t* fp = f.data_ptr<scalar_t>();
+        for (size_t i = 0; i < count.size(); ++i) fp[i] = static_cast<scalar_t>(count[i]) / static_cast<scalar_t>(T);
+    });
     Tensor P = p.mean(0);                                                  // [E]
     return (f * P.unsqueeze(0)).sum() * static_cast<double>(E);
 }
