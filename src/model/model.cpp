@@ -54,16 +54,21 @@ Tensor top_k_indices(const Tensor& scores, int64_t k) {
     int64_t* ch = chosen.data_ptr<int64_t>();
     AT_DISPATCH_FLOATING_TYPES(sc.scalar_type(), "top_k_indices", [&] {
         const scalar_t* P = sc.data_ptr<scalar_t>();
+        std::vector<scalar_t> val(static_cast<size_t>(k));
         for (int64_t t = 0; t < T; ++t) {
+            // One pass keeping the k best so far, largest first: a value goes before the first one it strictly
+            // exceeds, so equal values keep the lower index first (and a NaN is only taken to fill a short list).
             const scalar_t* row = P + t * E;
-            for (int64_t j = 0; j < k; ++j) { // the j-th largest
-                int64_t best = -1;
-                for (int64_t e = 0; e < E; ++e) {
-                    bool taken = false;
-                    for (int64_t i = 0; i < j; ++i) taken = taken || ch[t * k + i] == e;
-                    if (!taken && (best < 0 || row[e] > row[best])) best = e;
-                }
-                ch[t * k + j] = best;
+            int64_t* best = ch + t * k;
+            int64_t n = 0;
+            for (int64_t e = 0; e < E; ++e) {
+                const scalar_t v = row[e];
+                int64_t pos = n;
+                while (pos > 0 && v > val[static_cast<size_t>(pos - 1)]) --pos;
+                if (pos >= k) continue;
+                for (int64_t i = std::min(n, k - 1); i > pos; --i) best[i] = best[i - 1], val[static_cast<size_t>(i)] = val[static_cast<size_t>(i - 1)];
+                best[pos] = e, val[static_cast<size_t>(pos)] = v;
+                n = std::min(n + 1, k);
             }
         }
     });
