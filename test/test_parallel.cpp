@@ -6,6 +6,7 @@
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
+#include "janusdna/optim.h"
 #include "janusdna/parallel.h"
 #include "janusdna/runtime.h"
 #include "janusdna/train.h"
@@ -215,4 +216,26 @@ TEST_CASE("fine-tuning: per-thread graphs give the single-graph gradient, and th
     for (size_t i = 0; i < w1.size(); ++i) worst = std::max(worst, (w1[i] - w2[i]).abs().max().item<double>());
     MESSAGE("largest weight difference after a fine-tuning epoch, 1 vs 2 threads: " << worst);
     CHECK(worst < 1e-3);
+}
+
+TEST_CASE("AdamW: the update split over threads equals the one-thread update, bit for bit") {
+    torch::manual_seed(41);
+    // Tensor sizes that are not multiples of 8, large enough (> 2^16 elements in all) to be split.
+    const std::vector<int64_t> sizes = {70001, 13, 50003, 9};
+    auto run = [&](int threads) {
+        Threads t(threads);
+        torch::manual_seed(41);
+        std::vector<std::pair<std::string, Tensor>> named;
+        std::vector<Tensor> grads;
+        for (size_t i = 0; i < sizes.size(); ++i) {
+            named.emplace_back("w" + std::to_string(i), torch::randn({sizes[i]}));
+            grads.push_back(torch::randn({sizes[i]}));
+        }
+        AdamW adam(named, AdamWOptions{0.1, 0.9, 0.95, 1e-8, 1.0});
+        for (int step = 1; step <= 3; ++step) adam.step(torch::cat(grads), 1e-2, step);
+        return torch::cat(adam.params());
+    };
+    const Tensor one = run(1), two = run(2);
+    CHECK(torch::equal(one, two));
+    CHECK(one.numel() == 120026);
 }

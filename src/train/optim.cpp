@@ -2,8 +2,10 @@
 #include "janusdna/optim.h"
 #include "janusdna/error.h"
 #include "adamw.h"
+#include "janusdna/parallel.h"
 
 #include <ATen/Dispatch.h>
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 
@@ -50,26 +52,44 @@ double AdamW::step(const torch::Tensor& flat, double lr, int64_t t) {
     const double clip_coef = o_.clip > 0 && norm > o_.clip ? o_.clip / (norm + 1e-6) : 1.0;
     const double bc1 = 1 - std::pow(o_.beta1, t), bc2 = 1 - std::pow(o_.beta2, t);
     const torch::Tensor g = flat.contiguous();
-    int64_t offset = 0;
+    std::vector<int64_t> first{0}; // parameter i holds elements [first[i], first[i + 1]) of flat
     for (size_t i = 0; i < params_.size(); ++i) {
-        torch::Tensor& p = params_[i];
-        const int64_t n = p.numel();
+        const torch::Tensor& p = params_[i];
         if (!p.is_contiguous() || p.scalar_type() != g.scalar_type() || !p.device().is_cpu())
             throw Error(fmt::format("AdamW: parameter {} must be a contiguous CPU tensor of the gradient's type",
                                     names_[i]));
-        const double decay = decay_[i] ? 1 - lr * o_.weight_decay : 1.0;
-        // One pass per tensor (kernels/adamw.h); as ~8 ATen ops on each of the model's ~300 tensors the update
-        // was 5-8 % of a training step, and 5 ms of a step in scalar code.
-        AT_DISPATCH_FLOATING_TYPES(p.scalar_type(), "adamw_update", [&] {
-            using T = scalar_t;
-            const kernels::AdamWScalars<T> sc{T(clip_coef), T(decay), T(o_.beta1), T(o_.beta2), T(std::sqrt(bc2)),
-                                             T(o_.eps), T(-lr / bc1)};
-            T *pp = p.data_ptr<T>(), *mp = exp_avg_[i].data_ptr<T>(), *vp = exp_avg_sq_[i].data_ptr<T>();
-            const T* gp = g.data_ptr<T>() + offset;
-            adamw_run(pp, mp, vp, gp, n, sc);
-        });
-        offset += n;
+        first.push_back(first.back() + p.numel());
     }
+    if (g.numel() != first.back())
+        throw Error(fmt::format("AdamW: {} gradient values for {} parameters", g.numel(), first.back()));
+    // One pass over each tensor (kernels/adamw.h; as ~8 ATen ops on each of the model's ~300 tensors the update
+    // was 5-8 % of a training step), the elements split over the threads (it runs at memory speed). The split
+    // points fall on multiples of 8 from a tensor's start, so every element takes the same path (vector body or
+    // scalar tail) whatever the thread count, and the result does not depend on it.
+    const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(parallel_width(), first.back() >> 16));
+    std::vector<int64_t> cut;
+    for (int64_t j = 0; j <= parts; ++j) {
+        const int64_t e = first.back() * j / parts;
+        const size_t i = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), e) - first.begin() - 1);
+        cut.push_back(i + 1 < first.size() ? std::min(first[i + 1], first[i] + (e - first[i] + 7) / 8 * 8) : e);
+    }
+    parallel_tasks(parts, [&](int64_t j) {
+        const int64_t e0 = cut[static_cast<size_t>(j)], e1 = cut[static_cast<size_t>(j + 1)];
+        size_t i = static_cast<size_t>(std::upper_bound(first.begin(), first.end(), e0) - first.begin() - 1);
+        for (; i < params_.size() && first[i] < e1; ++i) {
+            const int64_t a = std::max(e0, first[i]), b = std::min(e1, first[i + 1]);
+            if (a >= b) continue;
+            const double decay = decay_[i] ? 1 - lr * o_.weight_decay : 1.0;
+            AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "adamw_update", [&] {
+                using T = scalar_t;
+                const kernels::AdamWScalars<T> sc{T(clip_coef), T(decay), T(o_.beta1), T(o_.beta2),
+                                                 T(std::sqrt(bc2)), T(o_.eps), T(-lr / bc1)};
+                const int64_t off = a - first[i];
+                adamw_run(params_[i].data_ptr<T>() + off, exp_avg_[i].data_ptr<T>() + off,
+                          exp_avg_sq_[i].data_ptr<T>() + off, g.data_ptr<T>() + a, b - a, sc);
+            });
+        }
+    });
     return norm;
 }
 

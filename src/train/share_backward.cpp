@@ -30,11 +30,20 @@ BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tenso
     }
     std::vector<torch::Tensor> aux_grad; // d aux / d router logits, per leaf
     if (!leaves.empty()) {
+        // aux = coef (lb(forward routers) + lb(backward routers)): the two terms have disjoint leaves, so each is
+        // a graph of its own, on its own thread.
         const int64_t k = model.config.num_experts_per_tok;
-        torch::Tensor aux = model.config.router_aux_loss_coef *
-                            (load_balancing_loss(out.router_fwd, k) + load_balancing_loss(out.router_bwd, k));
-        out.aux = aux.item<double>();
-        aux_grad = torch::autograd::grad({aux}, leaves);
+        const std::vector<torch::Tensor>* routers[2] = {&out.router_fwd, &out.router_bwd};
+        double part[2] = {0, 0};
+        std::vector<torch::Tensor> grads[2];
+        parallel_tasks(2, [&](int64_t i) {
+            if (routers[i]->empty()) return;
+            torch::Tensor aux = model.config.router_aux_loss_coef * load_balancing_loss(*routers[i], k);
+            part[i] = aux.item<double>();
+            grads[i] = torch::autograd::grad({aux}, *routers[i]);
+        });
+        out.aux = part[0] + part[1];
+        for (auto& g : grads) aux_grad.insert(aux_grad.end(), g.begin(), g.end());
     }
     // Backward per share, each on its own thread, into separate gradient lists.
     std::vector<std::vector<torch::Tensor>> grads(static_cast<size_t>(parts));
