@@ -68,6 +68,19 @@ void check_weight(const Tensor& w, int64_t rows, int64_t cols, const char* what)
 
 namespace {
 
+// A residual for a kernel's epilogue: its rows (in place when their layout allows) and row stride, checked against
+// the output y; null when undefined. The returned tensor keeps the rows alive.
+Tensor residual_rows(const Tensor& residual, const Tensor& y, const char* what, const float*& rows, int64_t& ld) {
+    rows = nullptr, ld = 0;
+    if (!residual.defined()) return residual;
+    if (!residual.sizes().equals(y.sizes()))
+        throw Error(fmt::format("{}: residual must be {}, got {}", what, shape_str(y.sizes()), shape_str(residual.sizes())));
+    int64_t M = 0;
+    Tensor r = rows_of(residual, M, ld);
+    rows = r.data_ptr<float>();
+    return r;
+}
+
 // y = x W^T + b on the AVX2 kernel (no autograd), parallel over rows.
 Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual = {}) {
     const int64_t K = x.size(-1), N = weight.size(0);
@@ -85,14 +98,7 @@ Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias, 
     p.x = xs.data_ptr<float>(), p.ldx = ldx;
     p.weight = w.data_ptr<float>(), p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
     p.y = y.data_ptr<float>(), p.ldy = N;
-    Tensor rs;
-    if (residual.defined()) {
-        if (!residual.sizes().equals(y.sizes()))
-            throw Error(fmt::format("linear: residual must be {}, got {}", shape_str(y.sizes()), shape_str(residual.sizes())));
-        int64_t Mr = 0;
-        rs = rows_of(residual, Mr, p.ldr);
-        p.residual = rs.data_ptr<float>();
-    }
+    const Tensor rs = residual_rows(residual, y, "linear", p.residual, p.ldr);
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
     return y;
 }
@@ -238,14 +244,7 @@ Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const T
     p.x = xs.data_ptr<float>(), p.ldx = ldx;
     p.gate = g.data_ptr<float>(), p.up = u.data_ptr<float>(), p.down = d.data_ptr<float>();
     p.y = y.data_ptr<float>(), p.ldy = H;
-    Tensor rs;
-    if (residual.defined()) {
-        if (!residual.sizes().equals(y.sizes()))
-            throw Error(fmt::format("swiglu_mlp: residual must be {}, got {}", shape_str(y.sizes()), shape_str(residual.sizes())));
-        int64_t Mr = 0;
-        rs = rows_of(residual, Mr, p.ldr);
-        p.residual = rs.data_ptr<float>();
-    }
+    const Tensor rs = residual_rows(residual, y, "swiglu_mlp", p.residual, p.ldr);
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_mlp_avx2(p, packed, r0, r1); });
     return y;
 }
