@@ -66,7 +66,10 @@ Tensor top_k_indices(const Tensor& scores, int64_t k) {
                 int64_t pos = n;
                 while (pos > 0 && v > val[static_cast<size_t>(pos - 1)]) --pos;
                 if (pos >= k) continue;
-                for (int64_t i = std::min(n, k - 1); i > pos; --i) best[i] = best[i - 1], val[static_cast<size_t>(i)] = val[static_cast<size_t>(i - 1)];
+                for (int64_t i = std::min(n, k - 1); i > pos; --i) {
+                    best[i] = best[i - 1];
+                    val[static_cast<size_t>(i)] = val[static_cast<size_t>(i - 1)];
+                }
                 best[pos] = e, val[static_cast<size_t>(pos)] = v;
                 n = std::min(n + 1, k);
             }
@@ -112,7 +115,8 @@ Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits, const Tensor& re
     std::vector<Tensor> gates, ups, downs;
     for (int64_t e = 0; e < E; ++e) {
         auto* mlp = experts[e]->as<MLPImpl>();
-        gates.push_back(mlp->gate_proj->weight), ups.push_back(mlp->up_proj->weight), downs.push_back(mlp->down_proj->weight);
+        gates.push_back(mlp->gate_proj->weight), ups.push_back(mlp->up_proj->weight);
+        downs.push_back(mlp->down_proj->weight);
     }
     if (!at::GradMode::is_enabled() && x.is_cpu()) {
         // Inference: the pairs' tokens and weights read off the routing directly (no torch ops).
