@@ -54,40 +54,29 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_tile(Operand a, i
     for (int r = 0; r < R; ++r) _mm256_storeu_ps(out[r], acc[r][0]), _mm256_storeu_ps(out[r] + 8, acc[r][1]);
 }
 
-template <int R>
-__attribute__((always_inline)) JANUSDNA_AVX2 inline void panel_tile(const float* const* xr, int64_t K,
-                                                                    const float* panel, float (*out)[kPanel]) {
-    block_tile<R>(RowPointers{xr}, K, panel, kPanel, out);
+// block_tile for R = 1..6 rows.
+template <class Operand>
+__attribute__((always_inline)) JANUSDNA_AVX2 inline void block_rows(int R, Operand a, int64_t K, const float* panel,
+                                                                    int64_t ldp, float (*out)[kPanel]) {
+    switch (R) {
+    case 6: block_tile<6>(a, K, panel, ldp, out); break;
+    case 5: block_tile<5>(a, K, panel, ldp, out); break;
+    case 4: block_tile<4>(a, K, panel, ldp, out); break;
+    case 3: block_tile<3>(a, K, panel, ldp, out); break;
+    case 2: block_tile<2>(a, K, panel, ldp, out); break;
+    default: block_tile<1>(a, K, panel, ldp, out); break;
+    }
 }
 
-template <int R>
-__attribute__((always_inline)) JANUSDNA_AVX2 inline void strided_tile(const float* a, int64_t lda, int64_t M,
-                                                                      const float* panel, int64_t ldp,
-                                                                      float (*out)[kPanel]) {
-    block_tile<R>(Strided{a, lda}, M, panel, ldp, out);
+// The forward GEMMs: rows of x by pointer, over a packed [K][16] panel.
+JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, float (*out)[kPanel]) {
+    block_rows(R, RowPointers{xr}, K, panel, kPanel, out);
 }
 
+// The weight gradient: A(r, m) = a[m * lda + r] over M rows, the panel's rows ldp apart.
 JANUSDNA_AVX2 void strided_rows(int R, const float* a, int64_t lda, int64_t M, const float* panel, int64_t ldp,
                                 float (*out)[kPanel]) {
-    switch (R) {
-    case 6: strided_tile<6>(a, lda, M, panel, ldp, out); break;
-    case 5: strided_tile<5>(a, lda, M, panel, ldp, out); break;
-    case 4: strided_tile<4>(a, lda, M, panel, ldp, out); break;
-    case 3: strided_tile<3>(a, lda, M, panel, ldp, out); break;
-    case 2: strided_tile<2>(a, lda, M, panel, ldp, out); break;
-    default: strided_tile<1>(a, lda, M, panel, ldp, out); break;
-    }
-}
-
-JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, float (*out)[kPanel]) {
-    switch (R) {
-    case 6: panel_tile<6>(xr, K, panel, out); break;
-    case 5: panel_tile<5>(xr, K, panel, out); break;
-    case 4: panel_tile<4>(xr, K, panel, out); break;
-    case 3: panel_tile<3>(xr, K, panel, out); break;
-    case 2: panel_tile<2>(xr, K, panel, out); break;
-    default: panel_tile<1>(xr, K, panel, out); break;
-    }
+    block_rows(R, Strided{a, lda}, M, panel, ldp, out);
 }
 
 // h[i] = silu(g[i]) u[i] for 8 N floats, as silu_fast_ps (same operations, same results) with the N vectors'

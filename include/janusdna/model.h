@@ -149,7 +149,8 @@ TORCH_MODULE(JanusModel);
 // Switch/Mixtral load-balancing loss over one direction's router logits (each [T, E]).
 torch::Tensor load_balancing_loss(const std::vector<torch::Tensor>& router_logits, int64_t top_k);
 // The indices of each row's k largest scores, largest first, ties to the lower index: [T, E] -> [T, k] int64. A
-// plain scan (torch::topk cost ~0.6 ms per call at [4096, 16], the router's shape).
+// plain scan on the CPU (torch::topk cost ~0.6 ms per call at [4096, 16], the router's shape); the result is a
+// CPU tensor whatever the device of scores.
 torch::Tensor top_k_indices(const torch::Tensor& scores, int64_t k);
 
 struct ParameterCounts {

@@ -46,7 +46,7 @@ MoEImpl::MoEImpl(int64_t hidden, int64_t inter, int64_t n_experts, int64_t k) : 
 }
 
 Tensor top_k_indices(const Tensor& scores, int64_t k) {
-    const Tensor sc = scores.detach().contiguous();                         // [T, E]
+    const Tensor sc = scores.detach().to(torch::kCPU).contiguous();         // [T, E] (on the CPU)
     if (sc.dim() != 2 || k < 1 || k > sc.size(1))
         throw Error(fmt::format("top_k_indices: need [T, E] scores and 1 <= k <= E, got {} dims and k = {}", sc.dim(), k));
     const int64_t T = sc.size(0), E = sc.size(1);
@@ -118,31 +118,12 @@ Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits, const Tensor& re
         gates.push_back(mlp->gate_proj->weight), ups.push_back(mlp->up_proj->weight);
         downs.push_back(mlp->down_proj->weight);
     }
-    if (!at::GradMode::is_enabled() && x.is_cpu()) {
-        // Inference: the pairs' tokens and weights read off the routing directly (no torch ops).
-        const int64_t n = x.size(0) * top_k;
-        const Tensor pr = probs.contiguous();                               // [T, E]
-        Tensor index = torch::empty({n}, torch::kLong);                     // [T*k] token of each pair, by expert
-        Tensor scale = torch::empty({n}, x.options());                      // [T*k] its routing weight
-        int64_t* ip = index.data_ptr<int64_t>();
-        const int64_t *ch = r.chosen.data_ptr<int64_t>(), *op = r.order.data_ptr<int64_t>();
-        AT_DISPATCH_FLOATING_TYPES(pr.scalar_type(), "moe_weights", [&] {
-            const scalar_t* P = pr.data_ptr<scalar_t>();
-            AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "moe_dispatch", [&] {
-                using out_t = scalar_t;
-                out_t* sp = scale.data_ptr<out_t>();
-                for (int64_t pos = 0; pos < n; ++pos) {
-                    const int64_t i = op[pos], t = i / top_k;
-                    ip[pos] = t, sp[pos] = static_cast<out_t>(P[t * E + ch[i]]);
-                }
-            });
-        });
-        return ops::moe_experts(x, index, scale, r.start, gates, ups, downs, residual); // [T, H]
-    }
-    // Under autograd: the routing weights gathered from probs (they carry the gradient).
-    Tensor weights = probs.gather(1, r.chosen).to(x.scalar_type());         // [T, k]
-    Tensor pair_w = weights.reshape({-1}).index_select(0, r.order);         // [T*k]
-    Tensor tokens = torch::div(r.order, top_k, "floor");                    // [T*k] token of each pair
+    // The pairs' routing weights gathered from probs (under autograd they carry the gradient) and their tokens.
+    // (The routing is computed on the CPU; on another device its indices follow the tensors.)
+    const Tensor order = r.order.to(x.device());                            // [T*k]
+    Tensor weights = probs.gather(1, r.chosen.to(x.device())).to(x.scalar_type()); // [T, k]
+    Tensor pair_w = weights.reshape({-1}).index_select(0, order);           // [T*k]
+    Tensor tokens = torch::div(order, top_k, "floor");                      // [T*k] token of each pair
     return ops::moe_experts(x, tokens, pair_w, r.start, gates, ups, downs, residual); // [T, H]
 }
 
@@ -423,11 +404,12 @@ Tensor load_balancing_loss(const std::vector<Tensor>& router_logits, int64_t top
     std::vector<int64_t> count(static_cast<size_t>(top_k * E), 0);
     const int64_t* ch = chosen.data_ptr<int64_t>();
     for (int64_t i = 0; i < T * top_k; ++i) ++count[static_cast<size_t>((i % top_k) * E + ch[i])];
-    Tensor f = torch::empty({top_k, E}, p.options());                      // [k, E]
+    Tensor f = torch::empty({top_k, E}, p.options().device(torch::kCPU));  // [k, E]
     AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "load_balancing_f", [&] {
         scalar_t* fp = f.data_ptr<scalar_t>();
         for (size_t i = 0; i < count.size(); ++i) fp[i] = static_cast<scalar_t>(count[i]) / static_cast<scalar_t>(T);
     });
+    f = f.to(p.device());
     Tensor P = p.mean(0);                                                  // [E]
     return (f * P.unsqueeze(0)).sum() * static_cast<double>(E);
 }

@@ -81,25 +81,34 @@ Tensor residual_rows(const Tensor& residual, const Tensor& y, const char* what, 
     return r;
 }
 
-// y = x W^T + b on the AVX2 kernel (no autograd), parallel over rows.
+// Rows of y (row stride ldy) = x W^T + b (+ residual rows) on the AVX2 kernel, parallel over rows; x's rows read
+// in place when their layout allows. bias may be undefined.
+void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, float* y, int64_t ldy,
+                 const float* residual = nullptr, int64_t ldr = 0) {
+    int64_t M = 0, ldx = 0;
+    const Tensor xs = rows_of(x, M, ldx);
+    if (M == 0) return;
+    const Tensor w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : Tensor();
+    const int64_t K = xs.size(-1), N = w.size(0);
+    const kernels::PackedLinear packed = kernels::pack_linear_avx2(w.data_ptr<float>(), N, K);
+    kernels::LinearParams<float> p;
+    p.rows = M, p.in = K, p.out = N, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = w.data_ptr<float>();
+    p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
+    p.y = y, p.ldy = ldy, p.residual = residual, p.ldr = ldr;
+    parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
+}
+
+// y = x W^T + b (+ residual) on the AVX2 kernel (no autograd).
 Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual = {}) {
     const int64_t K = x.size(-1), N = weight.size(0);
     check_weight(weight, N, K, "linear");
     if (bias.defined() && (bias.dim() != 1 || bias.size(0) != N))
         throw Error(fmt::format("linear: bias must be [{}], got {}", N, shape_str(bias.sizes())));
-    int64_t M = 0, ldx = 0;
-    const Tensor xs = rows_of(x, M, ldx);
-    const Tensor w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : Tensor();
     Tensor y = torch::empty(with_last(x, N), x.options());                 // [..., N]
-    if (M == 0) return y;
-    const kernels::PackedLinear packed = kernels::pack_linear_avx2(w.data_ptr<float>(), N, K);
-    kernels::LinearParams<float> p;
-    p.rows = M, p.in = K, p.out = N;
-    p.x = xs.data_ptr<float>(), p.ldx = ldx;
-    p.weight = w.data_ptr<float>(), p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
-    p.y = y.data_ptr<float>(), p.ldy = N;
-    const Tensor rs = residual_rows(residual, y, "linear", p.residual, p.ldr);
-    parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
+    const float* res = nullptr;
+    int64_t ldr = 0;
+    const Tensor rs = residual_rows(residual, y, "linear", res, ldr);
+    linear_into(x, weight, bias, y.data_ptr<float>(), N, res, ldr);
     return y;
 }
 
@@ -284,20 +293,6 @@ void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, cons
 
 namespace {
 
-// y = x W^T on the kernel into rows of y (row stride ldy); x rows at their own stride.
-void linear_into(const Tensor& x, const Tensor& weight, float* y, int64_t ldy) {
-    int64_t M = 0, ldx = 0;
-    const Tensor xs = rows_of(x, M, ldx);
-    const Tensor w = weight.contiguous();
-    const int64_t K = xs.size(-1), N = w.size(0);
-    if (M == 0) return;
-    const kernels::PackedLinear packed = kernels::pack_linear_avx2(w.data_ptr<float>(), N, K);
-    kernels::LinearParams<float> p;
-    p.rows = M, p.in = K, p.out = N, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = w.data_ptr<float>();
-    p.y = y, p.ldy = ldy;
-    parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
-}
-
 // All experts of a MoE layer under autograd as one node (see ops::moe_experts): the pairs' rows gathered once
 // ([P, H], by expert), per expert the SwiGLU MLP's GEMMs and activation on the kernels into [P, .] buffers that the
 // backward reuses, the weighted outputs added into y. Instead of ~6 torch ops per expert forward and ~10 backward
@@ -317,11 +312,11 @@ struct MoeExpertsFn : torch::autograd::Function<MoeExpertsFn> {
             if (m == 0) continue;
             check_weight(gates[e], I, H, "moe gate"), check_weight(ups[e], I, H, "moe up");
             check_weight(downs[e], H, I, "moe down");
-            linear_into(xg.narrow(0, b, m), torch::cat({gates[e], ups[e]}, 0), gu.data_ptr<float>() + b * 2 * I, 2 * I);
+            linear_into(xg.narrow(0, b, m), torch::cat({gates[e], ups[e]}, 0), {}, gu.data_ptr<float>() + b * 2 * I, 2 * I);
             float* hp = h.data_ptr<float>() + b * I;
             const float* gp = gu.data_ptr<float>() + b * 2 * I;
             parallel_for(0, m, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_act_avx2(gp, I, hp, r0, r1); });
-            linear_into(h.narrow(0, b, m), downs[e], o.data_ptr<float>() + b * H, H);
+            linear_into(h.narrow(0, b, m), downs[e], {}, o.data_ptr<float>() + b * H, H);
         }
         Tensor y = torch::zeros({T, H}, x.options());                       // [T, H]
         const Tensor w = weight.contiguous();
@@ -359,14 +354,14 @@ struct MoeExpertsFn : torch::autograd::Function<MoeExpertsFn> {
             const Tensor &gate = s[6 + e], &up = s[6 + E + e], &down = s[6 + 2 * E + e];
             const Tensor dyo_e = dyo.narrow(0, b, m);                       // [m, H]
             Tensor dh = torch::empty({m, I}, xg.options());                 // [m, I]
-            linear_into(dyo_e, down.t(), dh.data_ptr<float>(), I);
+            linear_into(dyo_e, down.t(), {}, dh.data_ptr<float>(), I);
             const float *gp = gu.data_ptr<float>() + b * 2 * I, *dhp = dh.data_ptr<float>();
             float* dgp = dgu.data_ptr<float>() + b * 2 * I;
             parallel_for(0, m, kGrainRows, [&](int64_t r0, int64_t r1) {
                 kernels::swiglu_act_bwd_avx2(gp, dhp, I, dgp, r0, r1);
             });
             const Tensor dgu_e = dgu.narrow(0, b, m);                       // [m, 2I]
-            linear_into(dgu_e, torch::cat({gate, up}, 0).t(), dxg.data_ptr<float>() + b * H, H);
+            linear_into(dgu_e, torch::cat({gate, up}, 0).t(), {}, dxg.data_ptr<float>() + b * H, H);
             const Tensor dwgu = weight_grad_kernel(dgu_e, xg.narrow(0, b, m)); // [2I, H]
             grads[static_cast<size_t>(3 + e)] = dwgu.narrow(0, 0, I);
             grads[static_cast<size_t>(3 + E + e)] = dwgu.narrow(0, I, I);
@@ -394,11 +389,10 @@ Tensor moe_experts(const Tensor& x, const Tensor& token, const Tensor& weight, c
     for (const auto* list : {&gates, &ups, &downs})
         for (const Tensor& t : *list) graph = graph || needs_graph({&t}), kernels = kernels && kernel_ok({&t});
     if (!graph) {
-        Tensor yy = residual.defined() ? residual.contiguous().clone() : torch::zeros_like(x); // [T, H]
-        for (int64_t e = 0; e < E; ++e)
-            if (start[e + 1] > start[e])
-                swiglu_mlp_index_add_(yy, x, token.narrow(0, start[e], start[e + 1] - start[e]),
-                                      weight.narrow(0, start[e], start[e + 1] - start[e]), gates[e], ups[e], downs[e]);
+        Tensor yy = residual.defined() ? residual.clone(at::MemoryFormat::Contiguous) : torch::zeros_like(x); // [T, H]
+        for (int64_t e = 0; e < E; ++e) // (an expert without tokens adds nothing)
+            swiglu_mlp_index_add_(yy, x, token.narrow(0, start[e], start[e + 1] - start[e]),
+                                  weight.narrow(0, start[e], start[e + 1] - start[e]), gates[e], ups[e], downs[e]);
         return yy;
     }
     if (kernels && x.is_contiguous()) {
