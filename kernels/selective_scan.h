@@ -2,6 +2,8 @@
 //
 // For every batch item b, channel d and state n, with zero initial state:
 //   dt_t      = softplus(delta[b,t,d] + delta_bias[d])
+//               (forward only: with delta null, delta[b,t,d] = sum_r delta_low[b,t,r] * delta_weight[d,r], the dt
+//               projection computed where it is used instead of stored as a [B, L, D] array)
 //   s_t[n]    = exp(dt_t * A[d,n]) * s_{t-1}[n] + dt_t * B[b,t,n] * u[b,t,d]
 //   y_t       = sum_n s_t[n] * C[b,t,n] + D[d] * u[b,t,d]
 //   out[b,t,d]= y_t * silu(z[b,t,d])            (or y_t when z is null)
@@ -17,6 +19,9 @@ struct ScanParams {
     const T* u = nullptr;          // [B, L, D] input (after conv + SiLU)
     const T* delta = nullptr;      // [B, L, D] dt projection, before bias and softplus
     const T* delta_bias = nullptr; // [D]
+    const T* delta_low = nullptr;    // [B, L, R] when delta is null (forward kernels only): the low-rank dt
+    const T* delta_weight = nullptr; // [D, R]     and the dt projection's weight
+    int64_t rank = 0;                // R, at most kScanMaxRank
     const T* A = nullptr;          // [D, N]  (= -exp(A_log))
     const T* B = nullptr;          // [B, L, N]
     const T* C = nullptr;          // [B, L, N]
@@ -52,6 +57,8 @@ void selective_scan_bwd_ref(const ScanParams<T>& p, const ScanGrads<T>& g);
 // The AVX2 kernels run time in chunks of kScanChunk steps; the backward restarts the recurrence from the state at
 // each chunk's start ("chunk states", [B, scan_chunks(L), D, N], chunk 0's being zero).
 constexpr int64_t kScanChunk = 64;
+// The largest dt rank the forward kernels compute delta from (dt_rank = ceil(H / 16): 2 to 9 for H = 32 to 144).
+constexpr int64_t kScanMaxRank = 16;
 inline int64_t scan_chunks(int64_t L) { return (L + kScanChunk - 1) / kScanChunk; }
 
 // AVX2 + FMA forward (selective_scan_avx2.cpp), float32 only, same arguments and contract as

@@ -58,12 +58,30 @@ JANUSDNA_AVX2 void scan_block(const ScanParams<float>& p, float* out, int64_t b,
     const __m256 skip = p.D ? load_n(p.D + d0, nd, mask) : _mm256_setzero_ps();
     __m256 dt[kChunk], dtu[kChunk], y[kChunk]; // per step of the chunk, [8 channels] each
 
+    // delta: read, or computed from the low-rank dt (sum_r low[t, r] W[d, r], the block's W columns as R vectors).
+    if (p.delta) {
+        for (int64_t t = 0; t < T; ++t) dt[t] = load_n(p.delta + (b * L + t0 + t) * D + d0, nd, mask);
+    } else {
+        const int64_t R = p.rank;
+        __m256 W[kScanMaxRank];
+        alignas(32) float col[8];
+        for (int64_t r = 0; r < R; ++r) {
+            for (int j = 0; j < 8; ++j) col[j] = j < nd ? p.delta_weight[(d0 + j) * R + r] : 0.0f;
+            W[r] = _mm256_load_ps(col);
+        }
+        for (int64_t t = 0; t < T; ++t) {
+            const float* low = p.delta_low + (b * L + t0 + t) * R;
+            __m256 d = _mm256_setzero_ps();
+            for (int64_t r = 0; r < R; ++r) d = _mm256_fmadd_ps(set1(low[r]), W[r], d);
+            dt[t] = d;
+        }
+    }
     // softplus(delta + bias) once per (t, channel), and the skip term that starts y.
     __m256 dt_max = _mm256_setzero_ps();
     for (int64_t t = 0; t < T; ++t) {
         const int64_t i = (b * L + t0 + t) * D + d0; // element (b, t0 + t, d0) of a [B, L, D] array
         const __m256 u = load_n(p.u + i, nd, mask);
-        dt[t] = softplus_ps(_mm256_add_ps(load_n(p.delta + i, nd, mask), bias));
+        dt[t] = softplus_ps(_mm256_add_ps(dt[t], bias));
         dt_max = _mm256_max_ps(dt_max, dt[t]);
         dtu[t] = _mm256_mul_ps(dt[t], u);
         y[t] = _mm256_mul_ps(skip, u);

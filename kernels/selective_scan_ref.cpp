@@ -45,7 +45,11 @@ void selective_scan_fwd_ref(const ScanParams<T>& p, T* out, int64_t b, int64_t d
             const T* Bt = p.B + (b * L + t) * N;
             const T* Ct = p.C + (b * L + t) * N;
             const T u = p.u[i];
-            const T dt = softplus(p.delta[i] + bias);
+            T delta = 0;
+            if (p.delta) delta = p.delta[i];
+            else
+                for (int64_t r = 0; r < p.rank; ++r) delta += p.delta_low[(b * L + t) * p.rank + r] * p.delta_weight[d * p.rank + r];
+            const T dt = softplus(delta + bias);
             double y = double(skip) * u; // the sum over states is accumulated in double: cheap and stabler
             for (int64_t n = 0; n < N; ++n) {
                 s[n] = std::exp(dt * A[n]) * s[n] + dt * Bt[n] * u;

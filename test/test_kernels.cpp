@@ -433,6 +433,52 @@ TEST_CASE("selective_scan: the AVX2 forward matches the reference kernel") {
     CHECK(scaled_error(scan_op(to_float(x)), scan_op(x)) <= 2e-6);
 }
 
+TEST_CASE("selective_scan: delta from its low-rank factors (kernels and op) equals the scan of the product") {
+    torch::manual_seed(12);
+    struct Shape { int64_t B, L, D, N, R; };
+    // R = 1, the model's 2 / 5 / 9, the largest the kernels take (16) and one beyond it (the op's fallback);
+    // D not a multiple of 8 and wider than one 64-channel call; L across chunk boundaries.
+    for (const Shape s : {Shape{1, 9, 5, 3, 1}, Shape{2, 70, 64, 16, 2}, Shape{1, 130, 37, 16, 5},
+                          Shape{2, 65, 130, 16, 9}, Shape{1, 40, 20, 8, 16}, Shape{1, 30, 12, 4, 17}}) {
+        INFO("B=" << s.B << " L=" << s.L << " D=" << s.D << " N=" << s.N << " R=" << s.R);
+        Inputs x = scan_inputs(s.B, s.L, s.D, s.N, true);                    // float64
+        const Tensor low = torch::randn({s.B, s.L, s.R}, torch::kDouble);     // [B, L, R]
+        const Tensor w = torch::randn({s.D, s.R}, torch::kDouble) / std::sqrt(double(s.R)); // [D, R]
+        x[1] = torch::matmul(low, w.t()).contiguous();                        // delta [B, L, D]
+        const Tensor expected = scan_kernel<double>(x);
+        // The double reference kernel with delta null computes the product itself.
+        if (s.R <= janusdna::kernels::kScanMaxRank) {
+            auto p = scan_params<double>(x);
+            p.delta = nullptr, p.delta_low = low.data_ptr<double>(), p.delta_weight = w.data_ptr<double>(), p.rank = s.R;
+            Tensor ref = torch::empty_like(x[0]);
+            for (int64_t b = 0; b < s.B; ++b) janusdna::kernels::selective_scan_fwd_ref<double>(p, ref.data_ptr<double>(), b, 0, s.D);
+            CHECK(scaled_error(ref, expected) <= 1e-12);
+        }
+        // The op without a graph (float32: the AVX2 kernel where the CPU has it; R = 17 takes the fallback).
+        const Inputs xf = to_float(x);
+        torch::NoGradGuard no_grad;
+        const Tensor op = janusdna::ops::selective_scan_low_rank(xf[0], low.to(torch::kFloat), w.to(torch::kFloat), xf[2],
+                                                                 xf[3], xf[4], xf[5], xf[6], xf[7]);
+        CHECK(scaled_error(op, expected) <= 3e-6);
+        // float64 through the op: the reference kernel's low-rank path.
+        const Tensor op64 = janusdna::ops::selective_scan_low_rank(x[0], low, w, x[2], x[3], x[4], x[5], x[6], x[7]);
+        CHECK(scaled_error(op64, expected) <= 1e-12);
+    }
+    // Under autograd it is the scan of linear(dt_low, dt_weight): gradients reach both factors.
+    Inputs x = scan_inputs(1, 20, 16, 4, true);
+    const Tensor low = torch::randn({1, 20, 2}, torch::kDouble).requires_grad_(true);
+    const Tensor w = torch::randn({16, 2}, torch::kDouble).requires_grad_(true);
+    janusdna::ops::selective_scan_low_rank(x[0], low, w, x[2], x[3], x[4], x[5], x[6], x[7]).sum().backward();
+    x[1] = torch::matmul(low, w.t());
+    const auto g = torch::autograd::grad({scan_op(x).sum()}, {low, w});
+    CHECK(torch::allclose(low.grad(), g[0], 1e-12, 1e-12));
+    CHECK(torch::allclose(w.grad(), g[1], 1e-12, 1e-12));
+    // Shapes are checked.
+    CHECK_THROWS_WITH_AS(janusdna::ops::selective_scan_low_rank(x[0], low.detach(), w.detach().narrow(0, 0, 15), x[2], x[3],
+                                                                x[4], x[5], x[6], x[7]),
+                         "selective_scan: dt_weight must have shape [D, R] = [16, 2], got [15, 2]", janusdna::Error);
+}
+
 TEST_CASE("attention: masks agree (kernel ranges, dense op mask, the model's janus_mask)") {
     for (const int64_t L : {1, 2, 3, 8}) {
         const Tensor dense = janusdna::ops::detail::attention_mask(2 * L, AttentionMask::janus, torch::kCPU);

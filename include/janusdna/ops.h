@@ -18,6 +18,13 @@ torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
                              const torch::Tensor& B, const torch::Tensor& C, const torch::Tensor& D,
                              const torch::Tensor& z, const torch::Tensor& delta_bias);
 
+// The same scan with delta given as its low-rank factors, delta = dt_low dt_weight^T (dt_low: [B, L, R],
+// dt_weight: [D, R]; the mixer's dt projection). Without an autograd graph on the CPU the kernels compute delta as
+// they use it (no [B, L, D] array; R <= 16); otherwise it is selective_scan(u, linear(dt_low, dt_weight), ...).
+torch::Tensor selective_scan_low_rank(const torch::Tensor& u, const torch::Tensor& dt_low, const torch::Tensor& dt_weight,
+                                      const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                                      const torch::Tensor& D, const torch::Tensor& z, const torch::Tensor& delta_bias);
+
 // Depthwise causal conv over time followed by SiLU (see kernels/causal_conv1d.h):
 // out[b,t,d] = silu(bias[d] + sum_k weight[d,k] * x[b, t-(K-1)+k, d]), x zero before t = 0.
 // x: [B, L, D]; weight: [D, K]; bias: [D] (may be undefined: no bias). Returns [B, L, D].

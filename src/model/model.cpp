@@ -191,11 +191,10 @@ Tensor MambaMixerImpl::forward(const Tensor& u, const Tensor& residual) {
     Tensor Bm = b_layernorm(xdbl.narrow(-1, dt_rank, d_state)).contiguous(); // [B, L, N]
     Tensor Cm = c_layernorm(xdbl.narrow(-1, dt_rank + d_state, d_state)).contiguous(); // [B, L, N]
     xdbl.reset();
-    Tensor delta = ops::linear(dt, dt_proj->weight);                        // [B, L, Din]; bias goes to the scan
-    dt.reset();
     Tensor A = -torch::exp(A_log);                                          // [Din, N]
-    Tensor y = ops::selective_scan(c, delta, A, Bm, Cm, D, z, dt_proj->bias); // [B, L, Din]
-    c.reset(), delta.reset(), z.reset();
+    // delta = dt_proj(dt) [B, L, Din], its bias added in the scan; without a graph the kernel computes it in place.
+    Tensor y = ops::selective_scan_low_rank(c, dt, dt_proj->weight, A, Bm, Cm, D, z, dt_proj->bias); // [B, L, Din]
+    c.reset(), dt.reset(), z.reset();
     return ops::linear(y, out_proj->weight, out_proj->bias, residual);          // [B, L, H]
 }
 

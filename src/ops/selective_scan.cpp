@@ -76,7 +76,7 @@ kernels::ScanParams<T> make_params(const variable_list& in, bool has_z) {
     kernels::ScanParams<T> p;
     p.batch = u.size(0), p.length = u.size(1), p.channels = u.size(2), p.states = A.size(1);
     p.u = u.data_ptr<T>();
-    p.delta = in[1].data_ptr<T>();
+    p.delta = ptr_or_null<T>(in[1]);
     p.A = A.data_ptr<T>();
     p.B = in[3].data_ptr<T>();
     p.C = in[4].data_ptr<T>();
@@ -96,6 +96,28 @@ void bwd_avx2(const kernels::ScanParams<float>& p, const kernels::ScanGrads<floa
 }
 void bwd_avx2(const kernels::ScanParams<double>&, const kernels::ScanGrads<double>&, const double*) {}
 
+// AVX2 for float32 where the CPU has it; the scalar reference otherwise (and for float64).
+template <typename T>
+bool fast_kernel() {
+    return std::is_same_v<T, float> && !reference_kernels() && kernels::selective_scan_avx2_supported();
+}
+
+// The forward over every batch item and channel into out ([B, L, D]); states: the chunk states for a backward, or
+// null. Work items are (batch item, block of channels): each writes a disjoint part of out (and of states).
+template <typename T>
+void run_forward(const kernels::ScanParams<T>& p, T* out, T* states) {
+    const bool fast = fast_kernel<T>();
+    const int64_t Dn = p.channels, block = fast ? kChannelBlockAvx2 : kChannelBlock;
+    const int64_t blocks = (Dn + block - 1) / block;
+    janusdna::parallel_for(0, p.batch * blocks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t item = begin; item < end; ++item) {
+            const int64_t b = item / blocks, d0 = (item % blocks) * block, d1 = std::min(d0 + block, Dn);
+            if (fast) fwd_avx2(p, out, b, d0, d1, states);
+            else kernels::selective_scan_fwd_ref<T>(p, out, b, d0, d1);
+        }
+    });
+}
+
 // CPU kernel path. Takes every input as a defined tensor: the public function substitutes zeros for a
 // missing D or delta_bias and an empty placeholder (has_z = false) for a missing z, because undefined
 // tensors cannot be autograd Function inputs. for_backward: a backward will follow, so the AVX2 forward keeps its
@@ -110,22 +132,9 @@ struct SelectiveScanFn : torch::autograd::Function<SelectiveScanFn> {
         const int64_t Bn = u.size(0), L = u.size(1), Dn = u.size(2), N = A.size(1);
         Tensor states; // [B, chunks, D, N]
         AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_fwd", [&] {
-            const auto p = make_params<scalar_t>(in, has_z);
-            scalar_t* o = out.data_ptr<scalar_t>();
-            // AVX2 for float32 where the CPU has it; the scalar reference otherwise (and for float64).
-            const bool fast = std::is_same_v<scalar_t, float> && !reference_kernels() && kernels::selective_scan_avx2_supported();
-            if (fast && for_backward) states = torch::empty({Bn, kernels::scan_chunks(L), Dn, N}, u.options());
-            scalar_t* st = states.defined() ? states.data_ptr<scalar_t>() : nullptr;
-            const int64_t block = fast ? kChannelBlockAvx2 : kChannelBlock;
-            const int64_t blocks = (Dn + block - 1) / block;
-            // Work items are (batch item, block of channels): each writes a disjoint part of out (and of states).
-            janusdna::parallel_for(0, Bn * blocks, 1, [&](int64_t begin, int64_t end) {
-                for (int64_t item = begin; item < end; ++item) {
-                    const int64_t b = item / blocks, d0 = (item % blocks) * block, d1 = std::min(d0 + block, Dn);
-                    if (fast) fwd_avx2(p, o, b, d0, d1, st);
-                    else kernels::selective_scan_fwd_ref<scalar_t>(p, o, b, d0, d1);
-                }
-            });
+            if (fast_kernel<scalar_t>() && for_backward) states = torch::empty({Bn, kernels::scan_chunks(L), Dn, N}, u.options());
+            run_forward(make_params<scalar_t>(in, has_z), out.data_ptr<scalar_t>(),
+                        states.defined() ? states.data_ptr<scalar_t>() : nullptr);
         });
         // Only kept when a backward graph is built (not under NoGradGuard / InferenceMode).
         ctx->save_for_backward(in);
@@ -208,6 +217,36 @@ torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
                                   z.defined() ? z : torch::empty({0}, u.options()),
                                   delta_bias.defined() ? delta_bias : torch::zeros({Dn}, u.options()), // [D]
                                   z.defined(), for_backward);
+}
+
+torch::Tensor selective_scan_low_rank(const torch::Tensor& u, const torch::Tensor& dt_low, const torch::Tensor& dt_weight,
+                                      const torch::Tensor& A, const torch::Tensor& B, const torch::Tensor& C,
+                                      const torch::Tensor& D, const torch::Tensor& z, const torch::Tensor& delta_bias) {
+    check(u.defined() && u.dim() == 3,
+          "u must have shape [B, L, D], got " + (u.defined() ? shape_str(u.sizes()) : std::string("undefined")));
+    check(dt_low.defined() && dt_low.dim() == 3 && dt_weight.defined() && dt_weight.dim() == 2,
+          "the low-rank delta needs dt_low [B, L, R] and dt_weight [D, R]");
+    const int64_t Bn = u.size(0), L = u.size(1), Dn = u.size(2), R = dt_low.size(2);
+    check_tensor(dt_low, "dt_low", {Bn, L, R}, "[B, L, R]", u);
+    check_tensor(dt_weight, "dt_weight", {Dn, R}, "[D, R]", u);
+    bool graph = false;
+    if (torch::GradMode::is_enabled())
+        for (const Tensor* t : {&u, &dt_low, &dt_weight, &A, &B, &C, &D, &z, &delta_bias}) graph |= t->defined() && t->requires_grad();
+    if (graph || !u.device().is_cpu() || R > kernels::kScanMaxRank)
+        return selective_scan(u, ops::linear(dt_low, dt_weight), A, B, C, D, z, delta_bias);
+    // The delta argument's checks, on a stand-in of its shape (expand: no memory).
+    check_inputs(u, dt_low.new_zeros({1, 1, 1}).expand({Bn, L, Dn}), A, B, C, D, z, delta_bias);
+    variable_list in = {u.contiguous(), Tensor(), A.contiguous(), B.contiguous(), C.contiguous(),
+                        D.defined() ? D.contiguous() : torch::zeros({Dn}, u.options()), z.defined() ? z.contiguous() : Tensor(),
+                        delta_bias.defined() ? delta_bias.contiguous() : torch::zeros({Dn}, u.options())};
+    const Tensor low = dt_low.contiguous(), w = dt_weight.contiguous();
+    Tensor out = torch::empty_like(in[0], at::MemoryFormat::Contiguous); // [B, L, D]
+    AT_DISPATCH_FLOATING_TYPES(u.scalar_type(), "selective_scan_low_rank", [&] {
+        auto p = make_params<scalar_t>(in, z.defined());
+        p.delta_low = low.data_ptr<scalar_t>(), p.delta_weight = w.data_ptr<scalar_t>(), p.rank = R;
+        run_forward(p, out.data_ptr<scalar_t>(), static_cast<scalar_t*>(nullptr));
+    });
+    return out;
 }
 
 namespace detail {
