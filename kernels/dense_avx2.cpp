@@ -34,49 +34,59 @@ struct Strided { // A(r, k) = a[k * lda + r]
     __attribute__((always_inline)) const float* at(int r, int64_t k) const { return a + k * lda + r; }
 };
 
-template <int R, class Operand>
+// V = 2 computes all 16 columns; V = 1 only the first 8 (a panel whose columns past 8 are padding: half the FMAs).
+template <int R, int V, class Operand>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_tile(Operand a, int64_t K, const float* panel, int64_t ldp,
                                                                     float (*out)[kPanel]) {
-    __m256 acc[R][2];
+    __m256 acc[R][V];
 #pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm256_setzero_ps();
 #pragma GCC unroll 4
     for (int64_t k = 0; k < K; ++k) {
-        const __m256 b0 = _mm256_loadu_ps(panel + k * ldp), b1 = _mm256_loadu_ps(panel + k * ldp + 8);
+        __m256 b[V];
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) b[v] = _mm256_loadu_ps(panel + k * ldp + 8 * v);
 #pragma GCC unroll 6
         for (int r = 0; r < R; ++r) {
             const __m256 x = _mm256_broadcast_ss(a.at(r, k));
-            acc[r][0] = _mm256_fmadd_ps(x, b0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(x, b1, acc[r][1]);
+#pragma GCC unroll 2
+            for (int v = 0; v < V; ++v) acc[r][v] = _mm256_fmadd_ps(x, b[v], acc[r][v]);
         }
     }
 #pragma GCC unroll 6
-    for (int r = 0; r < R; ++r) _mm256_storeu_ps(out[r], acc[r][0]), _mm256_storeu_ps(out[r] + 8, acc[r][1]);
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 2
+        for (int v = 0; v < V; ++v) _mm256_storeu_ps(out[r] + 8 * v, acc[r][v]);
 }
 
 // block_tile for R = 1..6 rows.
-template <class Operand>
+template <int V, class Operand>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_rows(int R, Operand a, int64_t K, const float* panel,
                                                                     int64_t ldp, float (*out)[kPanel]) {
     switch (R) {
-    case 6: block_tile<6>(a, K, panel, ldp, out); break;
-    case 5: block_tile<5>(a, K, panel, ldp, out); break;
-    case 4: block_tile<4>(a, K, panel, ldp, out); break;
-    case 3: block_tile<3>(a, K, panel, ldp, out); break;
-    case 2: block_tile<2>(a, K, panel, ldp, out); break;
-    default: block_tile<1>(a, K, panel, ldp, out); break;
+    case 6: block_tile<6, V>(a, K, panel, ldp, out); break;
+    case 5: block_tile<5, V>(a, K, panel, ldp, out); break;
+    case 4: block_tile<4, V>(a, K, panel, ldp, out); break;
+    case 3: block_tile<3, V>(a, K, panel, ldp, out); break;
+    case 2: block_tile<2, V>(a, K, panel, ldp, out); break;
+    default: block_tile<1, V>(a, K, panel, ldp, out); break;
     }
 }
 
-// The forward GEMMs: rows of x by pointer, over a packed [K][16] panel.
-JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, float (*out)[kPanel]) {
-    block_rows(R, RowPointers{xr}, K, panel, kPanel, out);
+// The forward GEMMs: rows of x by pointer, over a packed [K][16] panel; cols: the panel's columns in use (at
+// most 8: only out[r][0..8) is computed).
+JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, float (*out)[kPanel],
+                             int64_t cols = kPanel) {
+    if (cols <= 8) block_rows<1>(R, RowPointers{xr}, K, panel, kPanel, out);
+    else block_rows<2>(R, RowPointers{xr}, K, panel, kPanel, out);
 }
 
 // The weight gradient: A(r, m) = a[m * lda + r] over M rows, the panel's rows ldp apart.
 JANUSDNA_AVX2 void strided_rows(int R, const float* a, int64_t lda, int64_t M, const float* panel, int64_t ldp,
                                 float (*out)[kPanel]) {
-    block_rows(R, Strided{a, lda}, M, panel, ldp, out);
+    block_rows<2>(R, Strided{a, lda}, M, panel, ldp, out);
 }
 
 // h[i] = silu(g[i]) u[i] for 8 N floats, as silu_fast_ps (same operations, same results) with the N vectors'
@@ -147,7 +157,7 @@ JANUSDNA_AVX2 void linear_avx2(const LinearParams<float>& p, const PackedLinear&
         const int R = static_cast<int>(std::min<int64_t>(kRowBlock, r1 - m));
         for (int r = 0; r < R; ++r) xr[r] = p.x + (m + r) * p.ldx;
         for (int64_t q = 0; q < panels; ++q) {
-            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, out);
+            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, out, N - q * kPanel);
             for (int v = 0; v < 2; ++v) {
                 const int64_t c = q * kPanel + 8 * v;
                 const int n = static_cast<int>(std::min<int64_t>(8, N - c));
@@ -196,7 +206,7 @@ JANUSDNA_AVX2 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w
         }
         // y (+)= scale * h W_down^T.
         for (int64_t q = 0; q < panels; ++q) {
-            tile_rows(R, hr, Ip, w.down.data() + q * Ip * kPanel, out);
+            tile_rows(R, hr, Ip, w.down.data() + q * Ip * kPanel, out, H - q * kPanel);
             for (int v = 0; v < 2; ++v) {
                 const int64_t c = q * kPanel + 8 * v;
                 const int n = static_cast<int>(std::min<int64_t>(8, H - c));
