@@ -35,9 +35,18 @@ struct Strided { // A(r, k) = a[k * lda + r]
 };
 
 // V = 2 computes all 16 columns; V = 1 only the first 8 (a panel whose columns past 8 are padding: half the FMAs).
+// Where a register block stores its results: row r's columns 0..8 at v0 + r * ld, 8..16 at v1 + r * ld.
+struct Dest {
+    float* v0;
+    float* v1;
+    int64_t ld;
+};
+// The block's aligned [R][16] buffer, for an epilogue to read.
+inline Dest to_buffer(float (*out)[kPanel]) { return Dest{out[0], out[0] + 8, kPanel}; }
+
 template <int R, int V, class Operand>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_tile(Operand a, int64_t K, const float* panel, int64_t ldp,
-                                                                    float (*out)[kPanel]) {
+                                                                    Dest out) {
     __m256 acc[R][V];
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
@@ -58,13 +67,13 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_tile(Operand a, i
 #pragma GCC unroll 6
     for (int r = 0; r < R; ++r)
 #pragma GCC unroll 2
-        for (int v = 0; v < V; ++v) _mm256_storeu_ps(out[r] + 8 * v, acc[r][v]);
+        for (int v = 0; v < V; ++v) _mm256_storeu_ps((v ? out.v1 : out.v0) + r * out.ld, acc[r][v]);
 }
 
 // block_tile for R = 1..6 rows.
 template <int V, class Operand>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_rows(int R, Operand a, int64_t K, const float* panel,
-                                                                    int64_t ldp, float (*out)[kPanel]) {
+                                                                    int64_t ldp, Dest out) {
     switch (R) {
     case 6: block_tile<6, V>(a, K, panel, ldp, out); break;
     case 5: block_tile<5, V>(a, K, panel, ldp, out); break;
@@ -77,7 +86,7 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_rows(int R, Opera
 
 // The forward GEMMs: rows of x by pointer, over a packed [K][16] panel; cols: the panel's columns in use (at
 // most 8: only out[r][0..8) is computed).
-JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, float (*out)[kPanel],
+JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, Dest out,
                              int64_t cols = kPanel) {
     if (cols <= 8) block_rows<1>(R, RowPointers{xr}, K, panel, kPanel, out);
     else block_rows<2>(R, RowPointers{xr}, K, panel, kPanel, out);
@@ -86,7 +95,7 @@ JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const flo
 // The weight gradient: A(r, m) = a[m * lda + r] over M rows, the panel's rows ldp apart.
 JANUSDNA_AVX2 void strided_rows(int R, const float* a, int64_t lda, int64_t M, const float* panel, int64_t ldp,
                                 float (*out)[kPanel]) {
-    block_rows<2>(R, Strided{a, lda}, M, panel, ldp, out);
+    block_rows<2>(R, Strided{a, lda}, M, panel, ldp, to_buffer(out));
 }
 
 // h[i] = silu(g[i]) u[i] for 8 N floats, as silu_fast_ps (same operations, same results) with the N vectors'
@@ -157,7 +166,7 @@ JANUSDNA_AVX2 void linear_avx2(const LinearParams<float>& p, const PackedLinear&
         const int R = static_cast<int>(std::min<int64_t>(kRowBlock, r1 - m));
         for (int r = 0; r < R; ++r) xr[r] = p.x + (m + r) * p.ldx;
         for (int64_t q = 0; q < panels; ++q) {
-            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, out, N - q * kPanel);
+            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, to_buffer(out), N - q * kPanel);
             for (int v = 0; v < 2; ++v) {
                 const int64_t c = q * kPanel + 8 * v;
                 const int n = static_cast<int>(std::min<int64_t>(8, N - c));
@@ -192,13 +201,7 @@ JANUSDNA_AVX2 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w
         }
         // h = silu(x W_gate^T) * (x W_up^T), 8 columns of each per panel: the GEMM first, then the SiLUs of the
         // whole block four vectors at a time (between the panels one by one, they ran at about half that speed).
-        for (int64_t q = 0; q < Ip / 8; ++q) {
-            tile_rows(R, xr, H, w.gate_up.data() + q * H * kPanel, out);
-            for (int r = 0; r < R; ++r) {
-                _mm256_storeu_ps(gb + r * Ip + 8 * q, _mm256_load_ps(out[r]));
-                _mm256_storeu_ps(ub + r * Ip + 8 * q, _mm256_load_ps(out[r] + 8));
-            }
-        }
+        for (int64_t q = 0; q < Ip / 8; ++q) tile_rows(R, xr, H, w.gate_up.data() + q * H * kPanel, Dest{gb + 8 * q, ub + 8 * q, Ip});
         for (int r = 0; r < R; ++r) {
             int64_t i = 0;
             for (; i + 32 <= Ip; i += 32) silu_mul_lockstep<4>(gb + r * Ip + i, ub + r * Ip + i, h + r * Ip + i);
@@ -206,7 +209,7 @@ JANUSDNA_AVX2 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w
         }
         // y (+)= scale * h W_down^T.
         for (int64_t q = 0; q < panels; ++q) {
-            tile_rows(R, hr, Ip, w.down.data() + q * Ip * kPanel, out, H - q * kPanel);
+            tile_rows(R, hr, Ip, w.down.data() + q * Ip * kPanel, to_buffer(out), H - q * kPanel);
             for (int v = 0; v < 2; ++v) {
                 const int64_t c = q * kPanel + 8 * v;
                 const int n = static_cast<int>(std::min<int64_t>(8, H - c));
