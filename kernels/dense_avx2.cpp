@@ -86,10 +86,16 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_rows(int R, Opera
 
 // The forward GEMMs: rows of x by pointer, over a packed [K][16] panel; cols: the panel's columns in use (at
 // most 8: only out[r][0..8) is computed).
-JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, Dest out,
+// (The destination comes as three scalars, in registers: a Dest passed by value went through the stack, stored as
+// two 8-byte halves and reloaded as one 16-byte vector, a store-forwarding stall on every call.)
+JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, float* v0, float* v1,
+                             int64_t ld, int64_t cols) {
+    if (cols <= 8) block_rows<1>(R, RowPointers{xr}, K, panel, kPanel, Dest{v0, v1, ld});
+    else block_rows<2>(R, RowPointers{xr}, K, panel, kPanel, Dest{v0, v1, ld});
+}
+JANUSDNA_AVX2 void tile_rows(int R, const float* const* xr, int64_t K, const float* panel, float (*out)[kPanel],
                              int64_t cols = kPanel) {
-    if (cols <= 8) block_rows<1>(R, RowPointers{xr}, K, panel, kPanel, out);
-    else block_rows<2>(R, RowPointers{xr}, K, panel, kPanel, out);
+    tile_rows(R, xr, K, panel, out[0], out[0] + 8, kPanel, cols);
 }
 
 // The weight gradient: A(r, m) = a[m * lda + r] over M rows, the panel's rows ldp apart.
@@ -166,7 +172,7 @@ JANUSDNA_AVX2 void linear_avx2(const LinearParams<float>& p, const PackedLinear&
         const int R = static_cast<int>(std::min<int64_t>(kRowBlock, r1 - m));
         for (int r = 0; r < R; ++r) xr[r] = p.x + (m + r) * p.ldx;
         for (int64_t q = 0; q < panels; ++q) {
-            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, to_buffer(out), N - q * kPanel);
+            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, out, N - q * kPanel);
             for (int v = 0; v < 2; ++v) {
                 const int64_t c = q * kPanel + 8 * v;
                 const int n = static_cast<int>(std::min<int64_t>(8, N - c));
@@ -201,7 +207,7 @@ JANUSDNA_AVX2 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w
         }
         // h = silu(x W_gate^T) * (x W_up^T), 8 columns of each per panel: the GEMM first, then the SiLUs of the
         // whole block four vectors at a time (between the panels one by one, they ran at about half that speed).
-        for (int64_t q = 0; q < Ip / 8; ++q) tile_rows(R, xr, H, w.gate_up.data() + q * H * kPanel, Dest{gb + 8 * q, ub + 8 * q, Ip});
+        for (int64_t q = 0; q < Ip / 8; ++q) tile_rows(R, xr, H, w.gate_up.data() + q * H * kPanel, gb + 8 * q, ub + 8 * q, Ip, kPanel);
         for (int r = 0; r < R; ++r) {
             int64_t i = 0;
             for (; i + 32 <= Ip; i += 32) silu_mul_lockstep<4>(gb + r * Ip + i, ub + r * Ip + i, h + r * Ip + i);
@@ -209,7 +215,7 @@ JANUSDNA_AVX2 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w
         }
         // y (+)= scale * h W_down^T.
         for (int64_t q = 0; q < panels; ++q) {
-            tile_rows(R, hr, Ip, w.down.data() + q * Ip * kPanel, to_buffer(out), H - q * kPanel);
+            tile_rows(R, hr, Ip, w.down.data() + q * Ip * kPanel, out, H - q * kPanel);
             for (int v = 0; v < 2; ++v) {
                 const int64_t c = q * kPanel + 8 * v;
                 const int n = static_cast<int>(std::min<int64_t>(8, H - c));
