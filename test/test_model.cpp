@@ -185,6 +185,16 @@ TEST_CASE("top_k_indices equals torch::topk's indices, and breaks ties to the lo
             CHECK(torch::equal(top_k_indices(s, k), std::get<1>(s.topk(k, -1))));
         }
     }
+    // k = 2 has its own branch-free loop: the same pairs as the general loop's first two slots (k = 3) on ties
+    // (values from a small set), and the general loop's NaN rule (a NaN is taken only to fill the list, and a NaN
+    // in the second slot keeps every later value out) on rows worked by hand.
+    for (auto dt : {torch::kFloat, torch::kDouble}) {
+        const Tensor s = torch::randint(0, 4, {500, 16}, torch::TensorOptions().dtype(dt));
+        CHECK(torch::equal(top_k_indices(s, 2), top_k_indices(s, 3).narrow(1, 0, 2)));
+        const double nan = std::nan("");
+        const Tensor n = torch::tensor({nan, 1.0, 2.0, 0.0, 1.0, nan, 2.0, 3.0, 1.0, 2.0, nan, 3.0}).to(dt).view({3, 4});
+        CHECK(torch::equal(top_k_indices(n, 2), torch::tensor({0, 2, 0, 1, 3, 1}, torch::kLong).view({3, 2})));
+    }
     const Tensor tie = torch::tensor({{1.0f, 3.0f, 3.0f, 0.0f}, {2.0f, 2.0f, 2.0f, 2.0f}});
     CHECK(torch::equal(top_k_indices(tie, 2), torch::tensor({{int64_t(1), int64_t(2)}, {int64_t(0), int64_t(1)}})));
     CHECK_THROWS_AS(top_k_indices(tie, 5), Error);

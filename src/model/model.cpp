@@ -54,6 +54,25 @@ Tensor top_k_indices(const Tensor& scores, int64_t k) {
     int64_t* ch = chosen.data_ptr<int64_t>();
     AT_DISPATCH_FLOATING_TYPES(sc.scalar_type(), "top_k_indices", [&] {
         const scalar_t* P = sc.data_ptr<scalar_t>();
+        if (k == 2) {
+            // The routing's k = 2 without branches on the data (on random scores the general loop's insertion
+            // test mispredicts): the same result, the first two values placed as the general loop places them,
+            // then a value that strictly exceeds the second goes before it, and before the first too if it exceeds that.
+            for (int64_t t = 0; t < T; ++t) {
+                const scalar_t* row = P + t * E;
+                const bool swap = row[1] > row[0];
+                scalar_t v0 = swap ? row[1] : row[0], v1 = swap ? row[0] : row[1];
+                int64_t i0 = swap, i1 = !swap;
+                for (int64_t e = 2; e < E; ++e) {
+                    const scalar_t v = row[e];
+                    const bool gt1 = v > v1, gt0 = gt1 & (v > v0); // as the general loop: a NaN second blocks
+                    v1 = gt0 ? v0 : gt1 ? v : v1, i1 = gt0 ? i0 : gt1 ? e : i1;
+                    v0 = gt0 ? v : v0, i0 = gt0 ? e : i0;
+                }
+                ch[2 * t] = i0, ch[2 * t + 1] = i1;
+            }
+            return;
+        }
         std::vector<scalar_t> val(static_cast<size_t>(k));
         for (int64_t t = 0; t < T; ++t) {
             // One pass keeping the k best so far, largest first: a value goes before the first one it strictly
