@@ -126,41 +126,51 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void silu_mul_lockstep(const
     }
 }
 
-// Packs columns [c0, c0 + n) of W^T (W [N, K] row-major) into lanes [lane0, lane0 + n) of a [K][16] panel.
-void pack_columns(const float* W, int64_t K, int64_t c0, int64_t n, float* panel, int64_t lane0) {
-    for (int64_t k = 0; k < K; ++k)
-        for (int64_t j = 0; j < n; ++j) panel[k * kPanel + lane0 + j] = W[(c0 + j) * K + k];
+// Packs columns [c0, c0 + n) of W^T (W [N, K] row-major) into lanes [lane0, lane0 + width) of rows [0, Kpad) of a
+// [Kpad][16] panel, zero past n columns and K rows (every lane it owns is written: the panel is not zeroed first).
+void pack_columns(const float* W, int64_t K, int64_t Kpad, int64_t c0, int64_t n, int64_t width, float* panel,
+                  int64_t lane0) {
+    for (int64_t k = 0; k < Kpad; ++k)
+        for (int64_t j = 0; j < width; ++j) panel[k * kPanel + lane0 + j] = k < K && j < n ? W[(c0 + j) * K + k] : 0.0f;
 }
 
 } // namespace
 
 bool dense_avx2_supported() { return avx2::cpu_has_avx2_fma(); }
 
-PackedLinear pack_linear_avx2(const float* weight, int64_t out, int64_t in) {
-    PackedLinear p;
+void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in) {
     p.in = in, p.out = out;
     const int64_t panels = (out + kPanel - 1) / kPanel;
-    p.panels.assign(static_cast<size_t>(panels * in * kPanel), 0.0f);
+    p.panels.resize(static_cast<size_t>(panels * in * kPanel));
     for (int64_t q = 0; q < panels; ++q)
-        pack_columns(weight, in, q * kPanel, std::min(kPanel, out - q * kPanel), p.panels.data() + q * in * kPanel, 0);
+        pack_columns(weight, in, in, q * kPanel, std::min(kPanel, out - q * kPanel), kPanel, p.panels.data() + q * in * kPanel, 0);
+}
+
+PackedLinear pack_linear_avx2(const float* weight, int64_t out, int64_t in) {
+    PackedLinear p;
+    pack_linear_avx2(p, weight, out, in);
     return p;
+}
+
+void pack_mlp_avx2(PackedMlp& p, const float* gate, const float* up, const float* down, int64_t hidden, int64_t inter) {
+    p.hidden = hidden, p.inter = inter, p.inter_pad = (inter + 7) / 8 * 8;
+    const int64_t H = hidden, Ip = p.inter_pad;
+    p.gate_up.resize(static_cast<size_t>(Ip / 8 * H * kPanel));
+    for (int64_t q = 0; q < Ip / 8; ++q) {
+        const int64_t n = std::min<int64_t>(8, inter - 8 * q);
+        pack_columns(gate, H, H, 8 * q, n, 8, p.gate_up.data() + q * H * kPanel, 0);
+        pack_columns(up, H, H, 8 * q, n, 8, p.gate_up.data() + q * H * kPanel, 8);
+    }
+    // Down: W_down [H, I] packed over K = I_pad (rows past I are zero, as h is zero there).
+    const int64_t panels = (H + kPanel - 1) / kPanel;
+    p.down.resize(static_cast<size_t>(panels * Ip * kPanel));
+    for (int64_t q = 0; q < panels; ++q)
+        pack_columns(down, inter, Ip, q * kPanel, std::min(kPanel, H - q * kPanel), kPanel, p.down.data() + q * Ip * kPanel, 0);
 }
 
 PackedMlp pack_mlp_avx2(const float* gate, const float* up, const float* down, int64_t hidden, int64_t inter) {
     PackedMlp p;
-    p.hidden = hidden, p.inter = inter, p.inter_pad = (inter + 7) / 8 * 8;
-    const int64_t H = hidden, Ip = p.inter_pad;
-    p.gate_up.assign(static_cast<size_t>(Ip / 8 * H * kPanel), 0.0f);
-    for (int64_t q = 0; q < Ip / 8; ++q) {
-        const int64_t n = std::min<int64_t>(8, inter - 8 * q);
-        pack_columns(gate, H, 8 * q, n, p.gate_up.data() + q * H * kPanel, 0);
-        pack_columns(up, H, 8 * q, n, p.gate_up.data() + q * H * kPanel, 8);
-    }
-    // Down: W_down [H, I] packed over K = I_pad (rows past I stay zero, as h is zero there).
-    const int64_t panels = (H + kPanel - 1) / kPanel;
-    p.down.assign(static_cast<size_t>(panels * Ip * kPanel), 0.0f);
-    for (int64_t q = 0; q < panels; ++q)
-        pack_columns(down, inter, q * kPanel, std::min(kPanel, H - q * kPanel), p.down.data() + q * Ip * kPanel, 0);
+    pack_mlp_avx2(p, gate, up, down, hidden, inter);
     return p;
 }
 

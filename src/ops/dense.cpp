@@ -280,7 +280,9 @@ void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, cons
     for (int64_t r = 0; r < M; ++r)
         if (ip[r] < 0 || ip[r] >= T) throw Error(fmt::format("swiglu_mlp_index_add_: index {} out of [0, {})", ip[r], T));
     const Tensor g = gate.contiguous(), u = up.contiguous(), d = down.contiguous();
-    const kernels::PackedMlp packed = kernels::pack_mlp_avx2(g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
+    // One pack per thread, reused expert after expert (the call's parallel_for only reads it while this waits).
+    thread_local kernels::PackedMlp packed;
+    kernels::pack_mlp_avx2(packed, g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
     kernels::MlpParams<float> p;
     p.rows = M, p.hidden = H, p.inter = I;
     p.x = xs.data_ptr<float>(), p.ldx = H;
