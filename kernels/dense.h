@@ -72,8 +72,9 @@ struct WeightGradParams {
 template <typename T>
 struct RmsNormGrads {
     const T* grad_out = nullptr; // [M, dim], contiguous
-    T* grad_x = nullptr;         // [M, dim], contiguous
+    T* grad_x = nullptr;         // [M, dim] at row stride ldgx
     T* grad_weight = nullptr;    // [dim] accumulated into, or null
+    int64_t ldgx = 0;            // 0: dim (contiguous)
 };
 
 // The SwiGLU activation on a [M, 2I] gate|up matrix (gate in columns [0, I), up in [I, 2I)), rows [r0, r1):

@@ -324,7 +324,7 @@ JANUSDNA_AVX2 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64
 }
 
 JANUSDNA_AVX2 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1) {
-    const int64_t D = p.dim;
+    const int64_t D = p.dim, ldgx = g.ldgx ? g.ldgx : D;
     const float eps = static_cast<float>(p.eps);
     for (int64_t r = r0; r < r1; ++r) {
         const float* x = p.x + r * p.ldx;
@@ -344,7 +344,7 @@ JANUSDNA_AVX2 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNorm
             const __m256i mask = lane_mask(n);
             const __m256 xv = load_n(x + k, n, mask), dv = load_n(dy + k, n, mask);
             const __m256 gx = _mm256_fnmadd_ps(vc, xv, _mm256_mul_ps(vinv, _mm256_mul_ps(dv, load_n(p.weight + k, n, mask))));
-            store_n(g.grad_x + r * D + k, gx, n, mask);
+            store_n(g.grad_x + r * ldgx + k, gx, n, mask);
             if (g.grad_weight)
                 store_n(g.grad_weight + k, _mm256_fmadd_ps(_mm256_mul_ps(dv, xv), vinv, load_n(g.grad_weight + k, n, mask)), n, mask);
         }

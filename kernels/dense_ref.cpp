@@ -75,7 +75,8 @@ void rmsnorm_bwd_ref(const RmsNormParams<T>& p, const RmsNormGrads<T>& g, int64_
         for (int64_t k = 0; k < D; ++k) ss += x[k] * x[k], dot += dy[k] * p.weight[k] * x[k];
         const T inv = T(1) / std::sqrt(ss / T(D) + T(p.eps));
         const T c = inv * inv * inv * dot / T(D);
-        for (int64_t k = 0; k < D; ++k) g.grad_x[r * D + k] = inv * dy[k] * p.weight[k] - c * x[k];
+        T* gx = g.grad_x + r * (g.ldgx ? g.ldgx : D);
+        for (int64_t k = 0; k < D; ++k) gx[k] = inv * dy[k] * p.weight[k] - c * x[k];
         if (g.grad_weight)
             for (int64_t k = 0; k < D; ++k) g.grad_weight[k] += dy[k] * x[k] * inv;
     }

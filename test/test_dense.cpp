@@ -392,6 +392,60 @@ TEST_CASE("RMSNorm backward: reference vs autograd in float64, AVX2 vs reference
     CHECK(max_diff(got[1], expect[1]) <= 1e-5 * max_abs(expect[1]));
 }
 
+TEST_CASE("rms_norm_split: the segments' RMSNorms, values and gradients in one node") {
+    torch::manual_seed(16);
+    auto torch_norm = [](const Tensor& x, const Tensor& w) { return w * x * torch::rsqrt(x.pow(2).mean(-1, true) + 1e-6); };
+    const std::vector<int64_t> seg = {2, 16, 16}; // the mixer's dt, B, C at H = 32
+    // x as a column slice of a wider tensor (row stride 37), rows across two weight-gradient blocks.
+    Tensor xw = torch::randn({2, 600, 37}), x = xw.narrow(2, 1, 34).requires_grad_(false);
+    std::vector<Tensor> w;
+    for (int64_t d : seg) w.push_back(torch::rand({d}) + 0.5);
+    std::vector<Tensor> dy;
+    for (int64_t d : seg) dy.push_back(torch::randn({2, 600, d}));
+    // Expected: float64 torch ops on the slices.
+    Tensor xd = x.to(torch::kDouble).requires_grad_(true);
+    std::vector<Tensor> wd, ys_d;
+    Tensor loss_d = torch::zeros({}, kF64);
+    int64_t off = 0;
+    for (size_t i = 0; i < seg.size(); ++i) {
+        wd.push_back(w[i].to(torch::kDouble).requires_grad_(true));
+        ys_d.push_back(torch_norm(xd.narrow(-1, off, seg[i]), wd[i]));
+        if (i != 1) loss_d = loss_d + (ys_d[i] * dy[i].to(torch::kDouble)).sum(); // segment 1 unused
+        off += seg[i];
+    }
+    std::vector<Tensor> inputs_d{xd};
+    inputs_d.insert(inputs_d.end(), wd.begin(), wd.end());
+    const auto expect = torch::autograd::grad({loss_d}, inputs_d, {}, false, false, true);
+    // Without a graph (the kernels).
+    {
+        torch::NoGradGuard no_grad;
+        const auto ys = ops::rms_norm_split(x, w, 1e-6);
+        for (size_t i = 0; i < seg.size(); ++i) {
+            CHECK(ys[i].is_contiguous());
+            CHECK(max_diff(ys[i], ys_d[i].detach()) <= 1e-6 * max_abs(ys_d[i]));
+        }
+    }
+    // Under autograd: one node; segment 1's output unused (its gradient is undefined there).
+    Tensor xg = x.detach().clone().requires_grad_(true);
+    std::vector<Tensor> wg;
+    for (const Tensor& t : w) wg.push_back(t.clone().requires_grad_(true));
+    const auto ys = ops::rms_norm_split(xg, wg, 1e-6);
+    CHECK(ys[0].grad_fn() == ys[2].grad_fn());
+    const Tensor loss = (ys[0] * dy[0]).sum() + (ys[2] * dy[2]).sum();
+    std::vector<Tensor> inputs{xg};
+    inputs.insert(inputs.end(), wg.begin(), wg.end());
+    const auto got = torch::autograd::grad({loss}, inputs, {}, false, false, true);
+    CHECK(max_diff(got[0], expect[0]) <= 1e-5 * max_abs(expect[0]));
+    CHECK(max_diff(got[0].narrow(-1, 2, 16), torch::zeros({2, 600, 16})) == 0.0); // nothing through segment 1
+    CHECK(max_diff(got[1], expect[1]) <= 1e-5 * max_abs(expect[1]));
+    CHECK((!got[2].defined() || max_abs(got[2]) == 0.0));
+    CHECK(max_diff(got[3], expect[3]) <= 1e-5 * max_abs(expect[3]));
+    // float64 takes the torch ops; the values agree with the kernels' path.
+    const auto ys64 = ops::rms_norm_split(x.to(torch::kDouble), wd, 1e-6);
+    CHECK(max_diff(ys64[1], ys_d[1].detach()) < 1e-12);
+    CHECK_THROWS_AS(ops::rms_norm_split(x, {w[0], w[1]}, 1e-6), Error);
+}
+
 TEST_CASE("SwiGLU MLP under autograd: activation kernels and the op's gradients") {
     torch::manual_seed(16);
     const int64_t M = 9, I = 13;

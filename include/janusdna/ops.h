@@ -75,6 +75,11 @@ torch::Tensor moe_experts(const torch::Tensor& x, const torch::Tensor& token, co
 // RMSNorm as the reference's JanusDNARMSNorm: normalised in float32 (float64 for double), cast back to x's
 // dtype, times weight. x [..., D], weight [D] -> [..., D].
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps);
+// Consecutive column segments of x, each normalised on its own: x [..., sum d_i], weights[i] [d_i] ->
+// rms_norm(x[..., segment i], weights[i], eps), each a contiguous [..., d_i] (the mixer's dt, B and C after x_proj).
+// One node under autograd, whose backward writes x's gradient in one tensor (three slices of x would each
+// scatter a gradient into zeros of x's shape, then be summed).
+std::vector<torch::Tensor> rms_norm_split(const torch::Tensor& x, const std::vector<torch::Tensor>& weights, double eps);
 
 // Benchmarks only: true makes the ops above use the scalar reference kernels even where AVX2 ones exist, so that
 // both can be measured side by side in one run. Process-wide; off by default.

@@ -206,10 +206,11 @@ Tensor MambaMixerImpl::forward(const Tensor& u, const Tensor& residual) {
     Tensor c = ops::causal_conv1d_silu(x, conv_w, conv_b);                  // [B, L, Din]
     x.reset();
     Tensor xdbl = run_linear(x_proj, c);                                                // [B, L, R+2N]
-    Tensor dt = dt_layernorm(xdbl.narrow(-1, 0, dt_rank));                  // [B, L, R]
-    Tensor Bm = b_layernorm(xdbl.narrow(-1, dt_rank, d_state)).contiguous(); // [B, L, N]
-    Tensor Cm = c_layernorm(xdbl.narrow(-1, dt_rank + d_state, d_state)).contiguous(); // [B, L, N]
-    xdbl.reset();
+    // dt, B and C: the three column segments of xdbl, each through its RMSNorm (one op, one backward node).
+    auto dbc = ops::rms_norm_split(xdbl, {dt_layernorm->weight, b_layernorm->weight, c_layernorm->weight},
+                                   dt_layernorm->eps);
+    Tensor dt = dbc[0], Bm = dbc[1], Cm = dbc[2];                           // [B, L, R], [B, L, N], [B, L, N]
+    dbc.clear(), xdbl.reset();
     Tensor A = -torch::exp(A_log);                                          // [Din, N]
     // delta = dt_proj(dt) [B, L, Din], its bias added in the scan; without a graph the kernel computes it in place.
     Tensor y = ops::selective_scan_low_rank(c, dt, dt_proj->weight, A, Bm, Cm, D, z, dt_proj->bias); // [B, L, Din]

@@ -470,7 +470,112 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
     }
 };
 
+// The forward of rms_norm_split on the kernels: segment i of x's rows (at x's row stride) into ys[i] ([M, d_i]).
+void rms_norm_split_kernel(const Tensor& xs, int64_t M, int64_t ldx, const std::vector<Tensor>& w,
+                           const std::vector<Tensor>& ys, double eps) {
+    parallel_for(0, M, 4 * kGrainRows, [&](int64_t r0, int64_t r1) {
+        int64_t off = 0;
+        for (size_t i = 0; i < w.size(); ++i) {
+            kernels::RmsNormParams<float> p;
+            p.rows = M, p.dim = w[i].size(0), p.x = xs.data_ptr<float>() + off, p.ldx = ldx;
+            p.weight = w[i].data_ptr<float>(), p.eps = eps, p.y = ys[i].data_ptr<float>(), p.ldy = p.dim;
+            kernels::rmsnorm_avx2(p, r0, r1);
+            off += p.dim;
+        }
+    });
+}
+
+struct RmsNormSplitFn : torch::autograd::Function<RmsNormSplitFn> {
+    static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const Tensor& x,
+                                                  at::TensorList weights, double eps) {
+        std::vector<Tensor> w;
+        for (const Tensor& t : weights) w.push_back(t.contiguous());
+        int64_t M = 0, ldx = 0;
+        const Tensor xs = rows_of(x, M, ldx);
+        std::vector<Tensor> ys;
+        for (const Tensor& t : w) ys.push_back(torch::empty(with_last(x, t.size(0)), x.options())); // [..., d_i]
+        if (M > 0) rms_norm_split_kernel(xs, M, ldx, w, ys, eps);
+        std::vector<Tensor> saved{xs};
+        saved.insert(saved.end(), w.begin(), w.end());
+        ctx->save_for_backward(saved);
+        ctx->saved_data["eps"] = eps;
+        ctx->saved_data["shape"] = x.sizes().vec();
+        return ys;
+    }
+    static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                   torch::autograd::variable_list grad_outputs) {
+        const auto saved = ctx->get_saved_variables();
+        const Tensor& xs = saved[0];
+        const auto shape = ctx->saved_data["shape"].toIntVector();
+        const int64_t S = shape.back(), M = S > 0 ? xs.numel() / S : 0, ldx = xs.dim() >= 2 ? xs.stride(-2) : S;
+        const size_t n = saved.size() - 1;
+        Tensor dx = torch::empty(shape, xs.options());                      // [..., S]
+        torch::autograd::variable_list grads(n + 2);
+        const int64_t blocks = (M + kNormBlockRows - 1) / kNormBlockRows;
+        int64_t off = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const Tensor& w = saved[i + 1];
+            const int64_t D = w.size(0);
+            if (!grad_outputs[i].defined()) { // an unused segment: no gradient through it
+                dx.narrow(-1, off, D).zero_();
+                off += D;
+                continue;
+            }
+            const Tensor dy = grad_outputs[i].contiguous();                 // [..., D]
+            const bool need_w = ctx->needs_input_grad(1 + i);
+            Tensor partial = need_w ? torch::zeros({std::max<int64_t>(1, blocks), D}, xs.options()) : Tensor(); // [blocks, D]
+            kernels::RmsNormParams<float> p;
+            p.rows = M, p.dim = D, p.x = xs.data_ptr<float>() + off, p.ldx = ldx, p.weight = w.data_ptr<float>();
+            p.eps = ctx->saved_data["eps"].toDouble();
+            parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+                for (int64_t blk = b0; blk < b1; ++blk) {
+                    kernels::RmsNormGrads<float> g;
+                    g.grad_out = dy.data_ptr<float>(), g.grad_x = dx.data_ptr<float>() + off, g.ldgx = S;
+                    g.grad_weight = need_w ? partial.data_ptr<float>() + blk * D : nullptr;
+                    kernels::rmsnorm_bwd_avx2(p, g, blk * kNormBlockRows, std::min(M, (blk + 1) * kNormBlockRows));
+                }
+            });
+            if (need_w) grads[1 + i] = partial.sum(0);                     // [D]
+            off += D;
+        }
+        grads[0] = dx;
+        return grads;
+    }
+};
+
 } // namespace
+
+std::vector<Tensor> rms_norm_split(const Tensor& x, const std::vector<Tensor>& weights, double eps) {
+    int64_t S = 0;
+    for (const Tensor& w : weights) {
+        if (!w.defined() || w.dim() != 1) throw Error("rms_norm_split: every weight must be one-dimensional");
+        S += w.size(0);
+    }
+    if (!x.defined() || x.dim() < 1 || x.size(-1) != S)
+        throw Error(fmt::format("rms_norm_split: x's last dimension must be the segments' total {}, got {}", S,
+                                x.defined() ? shape_str(x.sizes()) : std::string("undefined")));
+    bool ok = kernel_ok({&x}), graph = needs_graph({&x});
+    for (const Tensor& w : weights) ok = ok && kernel_ok({&w}), graph = graph || needs_graph({&w});
+    std::vector<Tensor> ys;
+    if (!ok) { // torch ops (other dtypes and devices): the segments as slices
+        int64_t off = 0;
+        for (const Tensor& w : weights) {
+            ys.push_back(rms_norm(x.narrow(-1, off, w.size(0)), w, eps).contiguous());
+            off += w.size(0);
+        }
+        return ys;
+    }
+    if (graph) return RmsNormSplitFn::apply(x, at::TensorList(weights), eps);
+    int64_t M = 0, ldx = 0;
+    const Tensor xs = rows_of(x, M, ldx);
+    std::vector<Tensor> w;
+    for (const Tensor& t : weights) {
+        w.push_back(t.contiguous());
+        ys.push_back(torch::empty(with_last(x, t.size(0)), x.options())); // [..., d_i]
+    }
+    if (M > 0) rms_norm_split_kernel(xs, M, ldx, w, ys, eps);
+    return ys;
+}
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
     if (!kernel_ok({&x, &weight})) {
