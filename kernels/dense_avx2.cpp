@@ -128,22 +128,33 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void silu_mul_lockstep(const
 
 // Packs columns [c0, c0 + n) of W^T (W [N, K] row-major) into lanes [lane0, lane0 + width) of rows [0, Kpad) of a
 // [Kpad][16] panel, zero past n columns and K rows (every lane it owns is written: the panel is not zeroed first).
+// W's element (c, k) is at W[c * sc + k * sk] (sc = K, sk = 1 for a row-major [N, K]).
+void pack_columns(const float* W, int64_t K, int64_t Kpad, int64_t c0, int64_t n, int64_t width, float* panel,
+                  int64_t lane0, int64_t sc, int64_t sk) {
+    for (int64_t k = 0; k < Kpad; ++k)
+        for (int64_t j = 0; j < width; ++j)
+            panel[k * kPanel + lane0 + j] = k < K && j < n ? W[(c0 + j) * sc + k * sk] : 0.0f;
+}
 void pack_columns(const float* W, int64_t K, int64_t Kpad, int64_t c0, int64_t n, int64_t width, float* panel,
                   int64_t lane0) {
-    for (int64_t k = 0; k < Kpad; ++k)
-        for (int64_t j = 0; j < width; ++j) panel[k * kPanel + lane0 + j] = k < K && j < n ? W[(c0 + j) * K + k] : 0.0f;
+    pack_columns(W, K, Kpad, c0, n, width, panel, lane0, K, 1);
 }
 
 } // namespace
 
 bool dense_avx2_supported() { return avx2::cpu_has_avx2_fma(); }
 
-void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in) {
+void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in, int64_t stride_out, int64_t stride_in) {
     p.in = in, p.out = out;
     const int64_t panels = (out + kPanel - 1) / kPanel;
     p.panels.resize(static_cast<size_t>(panels * in * kPanel));
     for (int64_t q = 0; q < panels; ++q)
-        pack_columns(weight, in, in, q * kPanel, std::min(kPanel, out - q * kPanel), kPanel, p.panels.data() + q * in * kPanel, 0);
+        pack_columns(weight, in, in, q * kPanel, std::min(kPanel, out - q * kPanel), kPanel, p.panels.data() + q * in * kPanel,
+                     0, stride_out, stride_in);
+}
+
+void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in) {
+    pack_linear_avx2(p, weight, out, in, in, 1);
 }
 
 PackedLinear pack_linear_avx2(const float* weight, int64_t out, int64_t in) {

@@ -6,6 +6,7 @@
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
+#include "janusdna/ops.h"
 #include "janusdna/optim.h"
 #include "janusdna/parallel.h"
 #include "janusdna/runtime.h"
@@ -238,4 +239,34 @@ TEST_CASE("AdamW: the update split over threads equals the one-thread update, bi
     const Tensor one = run(1), two = run(2);
     CHECK(torch::equal(one, two));
     CHECK(one.numel() == 120026);
+}
+
+TEST_CASE("dense ops called on 2 threads equal 1 thread, bit for bit (the per-call packed weights reach every worker)") {
+    torch::manual_seed(43);
+    const int64_t T = 700, H = 32, I = 128, E = 4;
+    const Tensor x = torch::randn({T, H}), w = torch::randn({40, H}), wt = torch::randn({H, 40});
+    std::vector<Tensor> gates, ups, downs;
+    for (int64_t e = 0; e < E; ++e) {
+        gates.push_back(torch::randn({I, H}) / 6), ups.push_back(torch::randn({I, H}) / 6);
+        downs.push_back(torch::randn({H, I}) / 11);
+    }
+    // Pairs grouped by expert: every token once per expert for the first two, a third of them for the others.
+    std::vector<int64_t> tok, start{0};
+    for (int64_t e = 0; e < E; ++e) {
+        for (int64_t t = 0; t < T; t += (e < 2 ? 1 : 3)) tok.push_back(t);
+        start.push_back(static_cast<int64_t>(tok.size()));
+    }
+    const Tensor token = torch::tensor(tok, torch::kLong), pw = torch::rand({int64_t(tok.size())});
+    auto run = [&](int threads) {
+        Threads th(threads);
+        torch::NoGradGuard no_grad;
+        return std::vector<Tensor>{ops::linear(x, w), ops::linear(x, wt.t()), ops::swiglu_mlp(x, gates[0], ups[0], downs[0]),
+                                   ops::moe_experts(x, token, pw, start, gates, ups, downs)};
+    };
+    const auto one = run(1), two = run(2);
+    for (size_t i = 0; i < one.size(); ++i) {
+        CAPTURE(i);
+        CHECK(torch::equal(one[i], two[i]));
+    }
+    CHECK(torch::allclose(one[1], torch::matmul(x, wt), 1e-4, 1e-4)); // the transposed view packed in place
 }

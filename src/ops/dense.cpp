@@ -88,11 +88,15 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
     int64_t M = 0, ldx = 0;
     const Tensor xs = rows_of(x, M, ldx);
     if (M == 0) return;
-    const Tensor w = weight.contiguous(), b = bias.defined() ? bias.contiguous() : Tensor();
-    const int64_t K = xs.size(-1), N = w.size(0);
-    const kernels::PackedLinear packed = kernels::pack_linear_avx2(w.data_ptr<float>(), N, K);
+    const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+    const int64_t K = xs.size(-1), N = weight.size(0);
+    // Packed straight from the weight's strides (a transposed view needs no copy), into this thread's buffer.
+    // (The workers reach it through this reference: the name itself would mean each worker's own, empty, buffer.)
+    thread_local kernels::PackedLinear buffer;
+    kernels::PackedLinear& packed = buffer;
+    kernels::pack_linear_avx2(packed, weight.data_ptr<float>(), N, K, weight.stride(0), weight.stride(1));
     kernels::LinearParams<float> p;
-    p.rows = M, p.in = K, p.out = N, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = w.data_ptr<float>();
+    p.rows = M, p.in = K, p.out = N, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = nullptr; // (packed only)
     p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
     p.y = y, p.ldy = ldy, p.residual = residual, p.ldr = ldr;
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
@@ -281,7 +285,9 @@ void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, cons
         if (ip[r] < 0 || ip[r] >= T) throw Error(fmt::format("swiglu_mlp_index_add_: index {} out of [0, {})", ip[r], T));
     const Tensor g = gate.contiguous(), u = up.contiguous(), d = down.contiguous();
     // One pack per thread, reused expert after expert (the call's parallel_for only reads it while this waits).
-    thread_local kernels::PackedMlp packed;
+    // (The workers reach it through this reference: the name itself would mean each worker's own, empty, buffer.)
+    thread_local kernels::PackedMlp buffer;
+    kernels::PackedMlp& packed = buffer;
     kernels::pack_mlp_avx2(packed, g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
     kernels::MlpParams<float> p;
     p.rows = M, p.hidden = H, p.inter = I;
@@ -314,7 +320,9 @@ struct MoeExpertsFn : torch::autograd::Function<MoeExpertsFn> {
             if (m == 0) continue;
             check_weight(gates[e], I, H, "moe gate"), check_weight(ups[e], I, H, "moe up");
             check_weight(downs[e], H, I, "moe down");
-            linear_into(xg.narrow(0, b, m), torch::cat({gates[e], ups[e]}, 0), {}, gu.data_ptr<float>() + b * 2 * I, 2 * I);
+            // gate | up side by side in gu's rows (two GEMMs into the two halves: no [2I, H] copy of the weights)
+            linear_into(xg.narrow(0, b, m), gates[e], {}, gu.data_ptr<float>() + b * 2 * I, 2 * I);
+            linear_into(xg.narrow(0, b, m), ups[e], {}, gu.data_ptr<float>() + b * 2 * I + I, 2 * I);
             float* hp = h.data_ptr<float>() + b * I;
             const float* gp = gu.data_ptr<float>() + b * 2 * I;
             parallel_for(0, m, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_act_avx2(gp, I, hp, r0, r1); });
@@ -363,7 +371,10 @@ struct MoeExpertsFn : torch::autograd::Function<MoeExpertsFn> {
                 kernels::swiglu_act_bwd_avx2(gp, dhp, I, dgp, r0, r1);
             });
             const Tensor dgu_e = dgu.narrow(0, b, m);                       // [m, 2I]
-            linear_into(dgu_e, torch::cat({gate, up}, 0).t(), {}, dxg.data_ptr<float>() + b * H, H);
+            // dx = dg W_gate + du W_up: the second GEMM adds the first's rows as its residual (in place).
+            float* dxp = dxg.data_ptr<float>() + b * H;
+            linear_into(dgu_e.narrow(1, 0, I), gate.t(), {}, dxp, H);
+            linear_into(dgu_e.narrow(1, I, I), up.t(), {}, dxp, H, dxp, H);
             const Tensor dwgu = weight_grad_kernel(dgu_e, xg.narrow(0, b, m)); // [2I, H]
             grads[static_cast<size_t>(3 + e)] = dwgu.narrow(0, 0, I);
             grads[static_cast<size_t>(3 + E + e)] = dwgu.narrow(0, I, I);
