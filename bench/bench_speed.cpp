@@ -141,7 +141,7 @@ int main(int argc, char** argv) {
         m->eval();
         Row r{fmt::format("forward H{} window 1,024 batch 8", c.hidden_size), targets[k], "bases/s"};
         ops::set_reference_kernels(false);
-        r.fast = forward_rate(m, 1024, 8, reps);
+        r.fast = forward_rate(m, 1024, 8, quick ? reps : std::max(reps, 11)); // passes of 0.1-1.2 s: the median of 11
         ops::set_reference_kernels(true);
         r.reference = forward_rate(m, 1024, 8, quick ? 1 : reps);
         ops::set_reference_kernels(false);
@@ -202,7 +202,7 @@ int main(int argc, char** argv) {
         Reference ref = Reference::open(genome);
         Row r{"training H32 window 1,024 batch 4, 1 rank", ">= 15,000", "tokens/s"};
         ops::set_reference_kernels(false);
-        r.fast = train_rate("32-midattn", ref, quick ? 2 : 4);
+        r.fast = train_rate("32-midattn", ref, quick ? 2 : 12); // the median step of 12, as bench_train
         ops::set_reference_kernels(true);
         r.reference = train_rate("32-midattn", ref, 2);
         ops::set_reference_kernels(false);
