@@ -296,6 +296,15 @@ TEST_CASE("MoE: the inference dispatch equals the autograd path") {
     CHECK(with_graph.requires_grad());
     CHECK(max_diff(inference, with_graph) <= 1e-5 * (max_abs(with_graph) + 1.0));
     CHECK(max_abs(inference) > 0.0);
+    // The experts' pair ranges are checked before any pointer is taken: decreasing starts, a token out of range.
+    torch::NoGradGuard no_grad;
+    std::vector<Tensor> g, u, d;
+    for (int e = 0; e < 2; ++e) g.push_back(torch::randn({8, 32})), u.push_back(torch::randn({8, 32})), d.push_back(torch::randn({32, 8}));
+    const Tensor tok = torch::tensor({0, 1, 2}, torch::kLong), w = torch::ones({3});
+    CHECK_THROWS_WITH_AS(ops::moe_experts(x, tok, w, {0, 3, 2, 3}, {g[0], g[1], g[0]}, {u[0], u[1], u[0]}, {d[0], d[1], d[0]}),
+                         "moe_experts: start must not decrease", Error);
+    CHECK_THROWS_WITH_AS(ops::moe_experts(x, torch::tensor({0, 300, 2}, torch::kLong), w, {0, 1, 3}, g, u, d),
+                         "moe_experts: index 300 out of [0, 300)", Error);
 }
 
 TEST_CASE("moe_experts under autograd: the one-node kernel path equals torch ops in float64, values and gradients") {

@@ -104,6 +104,7 @@ namespace {
 struct Routing {
     Tensor chosen;              // [T, k] expert of each (token, slot), int64
     Tensor order;               // [T*k] pair indices t * k + slot, by expert
+    Tensor tokens;              // [T*k] the token t of each pair in order
     std::vector<int64_t> start; // [E + 1] each expert's first position in order
 };
 
@@ -117,8 +118,12 @@ Routing route(const Tensor& probs, int64_t k) {
     for (int64_t i = 0; i < T * k; ++i) ++r.start[static_cast<size_t>(ch[i] + 1)];
     for (int64_t e = 0; e < E; ++e) r.start[static_cast<size_t>(e + 1)] += r.start[static_cast<size_t>(e)];
     std::vector<int64_t> fill(r.start.begin(), r.start.end() - 1);
-    int64_t* op = r.order.data_ptr<int64_t>();
-    for (int64_t i = 0; i < T * k; ++i) op[fill[static_cast<size_t>(ch[i])]++] = i;
+    r.tokens = torch::empty({T * k}, torch::kLong);
+    int64_t *op = r.order.data_ptr<int64_t>(), *tp = r.tokens.data_ptr<int64_t>();
+    for (int64_t i = 0; i < T * k; ++i) {
+        const int64_t pos = fill[static_cast<size_t>(ch[i])]++;
+        op[pos] = i, tp[pos] = i / k;
+    }
     return r;
 }
 
@@ -142,8 +147,7 @@ Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits, const Tensor& re
     const Tensor order = r.order.to(x.device());                            // [T*k]
     Tensor weights = probs.gather(1, r.chosen.to(x.device())).to(x.scalar_type()); // [T, k]
     Tensor pair_w = weights.reshape({-1}).index_select(0, order);           // [T*k]
-    Tensor tokens = torch::div(order, top_k, "floor");                      // [T*k] token of each pair
-    return ops::moe_experts(x, tokens, pair_w, r.start, gates, ups, downs, residual); // [T, H]
+    return ops::moe_experts(x, r.tokens.to(x.device()), pair_w, r.start, gates, ups, downs, residual); // [T, H]
 }
 
 FeedForwardImpl::FeedForwardImpl(const ModelConfig& c, bool with_experts) {

@@ -262,27 +262,17 @@ Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const T
     return y;
 }
 
-void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, const Tensor& scale, const Tensor& gate,
-                           const Tensor& up, const Tensor& down) {
-    const int64_t H = x.size(-1), I = gate.size(0);
-    if (x.dim() != 2 || !y.sizes().equals(x.sizes()) || index.dim() != 1 || index.scalar_type() != torch::kLong ||
-        !scale.sizes().equals(index.sizes()))
-        throw Error("swiglu_mlp_index_add_: need x and y [T, H], index [M] (int64) and scale [M]");
-    if (!fast_path({&x, &y, &scale, &gate, &up, &down})) {
-        y.index_add_(0, index, swiglu_mlp(x.index_select(0, index), gate, up, down) * scale.unsqueeze(1));
-        return;
-    }
+namespace {
+
+// y[index[r]] += scale[r] * swiglu_mlp(x[index[r]]) for r < M on the kernels: x and y contiguous [T, H] float32,
+// index and scale raw (checked by the callers), the weights checked here.
+void swiglu_rows_add(float* y, const float* x, int64_t H, const int64_t* index, const float* scale, int64_t M,
+                     const Tensor& gate, const Tensor& up, const Tensor& down) {
+    const int64_t I = gate.size(0);
     check_weight(gate, I, H, "swiglu_mlp gate");
     check_weight(up, I, H, "swiglu_mlp up");
     check_weight(down, H, I, "swiglu_mlp down");
-    const int64_t M = index.size(0);
     if (M == 0) return;
-    const Tensor xs = x.contiguous(), idx = index.contiguous(), sc = scale.contiguous();
-    if (!y.is_contiguous()) throw Error("swiglu_mlp_index_add_: y must be contiguous");
-    const int64_t T = x.size(0);
-    const int64_t* ip = idx.data_ptr<int64_t>();
-    for (int64_t r = 0; r < M; ++r)
-        if (ip[r] < 0 || ip[r] >= T) throw Error(fmt::format("swiglu_mlp_index_add_: index {} out of [0, {})", ip[r], T));
     const Tensor g = gate.contiguous(), u = up.contiguous(), d = down.contiguous();
     // One pack per thread, reused expert after expert (the call's parallel_for only reads it while this waits).
     // (The workers reach it through this reference: the name itself would mean each worker's own, empty, buffer.)
@@ -291,12 +281,36 @@ void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, cons
     kernels::pack_mlp_avx2(packed, g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
     kernels::MlpParams<float> p;
     p.rows = M, p.hidden = H, p.inter = I;
-    p.x = xs.data_ptr<float>(), p.ldx = H;
-    p.index = ip, p.scale = sc.data_ptr<float>();
+    p.x = x, p.ldx = H;
+    p.index = index, p.scale = scale;
     p.gate = g.data_ptr<float>(), p.up = u.data_ptr<float>(), p.down = d.data_ptr<float>();
-    p.y = y.data_ptr<float>(), p.ldy = H, p.accumulate = true;
+    p.y = y, p.ldy = H, p.accumulate = true;
     // Rows are distinct within a call (a token goes to an expert at most once), so ranges never write one row twice.
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_mlp_avx2(p, packed, r0, r1); });
+}
+
+// Every index in [0, T), or an error naming the first that is not.
+void check_rows(const int64_t* ip, int64_t M, int64_t T, const char* what) {
+    for (int64_t r = 0; r < M; ++r)
+        if (ip[r] < 0 || ip[r] >= T) throw Error(fmt::format("{}: index {} out of [0, {})", what, ip[r], T));
+}
+
+} // namespace
+
+void swiglu_mlp_index_add_(Tensor& y, const Tensor& x, const Tensor& index, const Tensor& scale, const Tensor& gate,
+                           const Tensor& up, const Tensor& down) {
+    if (x.dim() != 2 || !y.sizes().equals(x.sizes()) || index.dim() != 1 || index.scalar_type() != torch::kLong ||
+        !scale.sizes().equals(index.sizes()))
+        throw Error("swiglu_mlp_index_add_: need x and y [T, H], index [M] (int64) and scale [M]");
+    if (!fast_path({&x, &y, &scale, &gate, &up, &down})) {
+        y.index_add_(0, index, swiglu_mlp(x.index_select(0, index), gate, up, down) * scale.unsqueeze(1));
+        return;
+    }
+    if (!y.is_contiguous()) throw Error("swiglu_mlp_index_add_: y must be contiguous");
+    const Tensor xs = x.contiguous(), idx = index.contiguous(), sc = scale.contiguous();
+    check_rows(idx.data_ptr<int64_t>(), idx.size(0), x.size(0), "swiglu_mlp_index_add_");
+    swiglu_rows_add(y.data_ptr<float>(), xs.data_ptr<float>(), x.size(1), idx.data_ptr<int64_t>(), sc.data_ptr<float>(),
+                    idx.size(0), gate, up, down);
 }
 
 namespace {
@@ -398,14 +412,26 @@ Tensor moe_experts(const Tensor& x, const Tensor& token, const Tensor& weight, c
         static_cast<int64_t>(start.size()) != E + 1 || (E > 0 && (start[0] != 0 || start[E] != token.size(0))))
         throw Error("moe_experts: need x [T, H], token and weight [P] (token int64), E experts and start [E + 1] "
                     "from 0 to P");
+    for (int64_t e = 0; e < E; ++e)
+        if (start[e + 1] < start[e]) throw Error("moe_experts: start must not decrease");
     bool graph = needs_graph({&x, &weight}), kernels = kernel_ok({&x, &weight});
     for (const auto* list : {&gates, &ups, &downs})
         for (const Tensor& t : *list) graph = graph || needs_graph({&t}), kernels = kernels && kernel_ok({&t});
     if (!graph) {
         Tensor yy = residual.defined() ? residual.clone(at::MemoryFormat::Contiguous) : torch::zeros_like(x); // [T, H]
-        for (int64_t e = 0; e < E; ++e) // (an expert without tokens adds nothing)
-            swiglu_mlp_index_add_(yy, x, token.narrow(0, start[e], start[e + 1] - start[e]),
-                                  weight.narrow(0, start[e], start[e + 1] - start[e]), gates[e], ups[e], downs[e]);
+        if (!kernels || !kernel_ok({&yy})) {
+            for (int64_t e = 0; e < E; ++e) // (an expert without tokens adds nothing)
+                swiglu_mlp_index_add_(yy, x, token.narrow(0, start[e], start[e + 1] - start[e]),
+                                      weight.narrow(0, start[e], start[e + 1] - start[e]), gates[e], ups[e], downs[e]);
+            return yy;
+        }
+        // On the kernels each expert's pairs by pointer (a narrow per expert and argument was ~1 % of the forward).
+        const Tensor xs = x.contiguous(), tok = token.contiguous(), w = weight.contiguous();
+        const int64_t* tp = tok.data_ptr<int64_t>();
+        check_rows(tp, tok.size(0), x.size(0), "moe_experts");
+        for (int64_t e = 0; e < E; ++e)
+            swiglu_rows_add(yy.data_ptr<float>(), xs.data_ptr<float>(), x.size(1), tp + start[e], w.data_ptr<float>() + start[e],
+                            start[e + 1] - start[e], gates[e], ups[e], downs[e]);
         return yy;
     }
     if (kernels && x.is_contiguous()) {
