@@ -4,8 +4,8 @@
 //   bench_embed MODEL REF.fa[.gz] REGION [--window W] [--stride S] [--flank F] [--batch B] [--threads N]
 //               [--pool mean] [--no-write] [--out PREFIX]
 // Example (the figures in the issue 3 report):
-//   bench_embed test/data/tiny-midattn.model.safetensors /work/shared/data/grch37-chr20/20.fa.gz \
-//               20:30,000,001-31,000,000 --window 1024 --batch 8 --threads 2
+//   bench_embed test/data/tiny-midattn.model.safetensors /work/shared/data/grch37-chr20/20.fa.gz
+//               20:30,000,001-31,000,000 --window 1024 --batch 8 --threads 2   (one command line)
 #include "janusdna/embed.h"
 #include "janusdna/embed_writers.h"
 #include "janusdna/model_file.h"
