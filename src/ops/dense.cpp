@@ -472,6 +472,26 @@ Tensor rms_norm_kernel(const Tensor& x, const Tensor& weight, double eps) {
 // depend on how the rows were split over threads.
 constexpr int64_t kNormBlockRows = 1024;
 
+// dx rows (row stride ldgx) of RMSNorm over x's rows [M, D] (row stride ldx) for dy [M, D] contiguous; returns
+// the weight's gradient [D] when need_w (in fixed kNormBlockRows blocks summed in block order, so that it does not
+// depend on the thread split), else an undefined tensor.
+Tensor rms_norm_backward_rows(const float* x, int64_t ldx, int64_t M, const Tensor& w, double eps, const Tensor& dy,
+                              float* dx, int64_t ldgx, bool need_w) {
+    const int64_t D = w.size(0), blocks = (M + kNormBlockRows - 1) / kNormBlockRows;
+    Tensor partial = need_w ? torch::zeros({std::max<int64_t>(1, blocks), D}, dy.options()) : Tensor(); // [blocks, D]
+    kernels::RmsNormParams<float> p;
+    p.rows = M, p.dim = D, p.x = x, p.ldx = ldx, p.weight = w.data_ptr<float>(), p.eps = eps;
+    parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+        for (int64_t blk = b0; blk < b1; ++blk) {
+            kernels::RmsNormGrads<float> g;
+            g.grad_out = dy.data_ptr<float>(), g.grad_x = dx, g.ldgx = ldgx;
+            g.grad_weight = need_w ? partial.data_ptr<float>() + blk * D : nullptr;
+            kernels::rmsnorm_bwd_avx2(p, g, blk * kNormBlockRows, std::min(M, (blk + 1) * kNormBlockRows));
+        }
+    });
+    return need_w ? partial.sum(0) : Tensor();
+}
+
 // RMSNorm under autograd: forward and backward each one pass over the rows on the AVX2 kernels (instead of a
 // chain of ~7 forward and ~12 backward torch ops).
 struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
@@ -485,31 +505,27 @@ struct RmsNormFn : torch::autograd::Function<RmsNormFn> {
         const auto saved = ctx->get_saved_variables();
         const Tensor &x = saved[0], &weight = saved[1];
         const Tensor dy = grad_outputs[0].contiguous();                     // [..., D]
-        const int64_t D = x.size(-1);
         int64_t M = 0, ldx = 0;
         const Tensor xs = rows_of(x, M, ldx), w = weight.contiguous();
         Tensor dx = torch::empty(x.sizes(), x.options());                   // [..., D]
-        const bool need_w = ctx->needs_input_grad(1);
-        const int64_t blocks = (M + kNormBlockRows - 1) / kNormBlockRows;
-        Tensor partial = need_w ? torch::zeros({std::max<int64_t>(1, blocks), D}, x.options()) : Tensor(); // [blocks, D]
-        kernels::RmsNormParams<float> p;
-        p.rows = M, p.dim = D, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = w.data_ptr<float>();
-        p.eps = ctx->saved_data["eps"].toDouble();
-        parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-            for (int64_t blk = b0; blk < b1; ++blk) {
-                kernels::RmsNormGrads<float> g;
-                g.grad_out = dy.data_ptr<float>(), g.grad_x = dx.data_ptr<float>();
-                g.grad_weight = need_w ? partial.data_ptr<float>() + blk * D : nullptr;
-                kernels::rmsnorm_bwd_avx2(p, g, blk * kNormBlockRows, std::min(M, (blk + 1) * kNormBlockRows));
-            }
-        });
-        return {dx, need_w ? partial.sum(0) : Tensor(), Tensor()};
+        const Tensor dw = rms_norm_backward_rows(xs.data_ptr<float>(), ldx, M, w, ctx->saved_data["eps"].toDouble(), dy,
+                                                 dx.data_ptr<float>(), 0, ctx->needs_input_grad(1));
+        return {dx, dw, Tensor()};
     }
 };
 
-// The forward of rms_norm_split on the kernels: segment i of x's rows (at x's row stride) into ys[i] ([M, d_i]).
-void rms_norm_split_kernel(const Tensor& xs, int64_t M, int64_t ldx, const std::vector<Tensor>& w,
-                           const std::vector<Tensor>& ys, double eps) {
+// The forward of rms_norm_split on the kernels: x's rows (xs, at their row stride), the weights made contiguous
+// (w) and segment i's rows normalised into a new contiguous [..., d_i].
+std::vector<Tensor> rms_norm_split_kernel(const Tensor& x, at::TensorList weights, double eps, Tensor& xs,
+                                          std::vector<Tensor>& w) {
+    int64_t M = 0, ldx = 0;
+    xs = rows_of(x, M, ldx);
+    std::vector<Tensor> ys;
+    for (const Tensor& t : weights) {
+        w.push_back(t.contiguous());
+        ys.push_back(torch::empty(with_last(x, t.size(0)), x.options()));   // [..., d_i]
+    }
+    if (M == 0) return ys;
     parallel_for(0, M, 4 * kGrainRows, [&](int64_t r0, int64_t r1) {
         int64_t off = 0;
         for (size_t i = 0; i < w.size(); ++i) {
@@ -520,18 +536,15 @@ void rms_norm_split_kernel(const Tensor& xs, int64_t M, int64_t ldx, const std::
             off += p.dim;
         }
     });
+    return ys;
 }
 
 struct RmsNormSplitFn : torch::autograd::Function<RmsNormSplitFn> {
     static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const Tensor& x,
                                                   at::TensorList weights, double eps) {
+        Tensor xs;
         std::vector<Tensor> w;
-        for (const Tensor& t : weights) w.push_back(t.contiguous());
-        int64_t M = 0, ldx = 0;
-        const Tensor xs = rows_of(x, M, ldx);
-        std::vector<Tensor> ys;
-        for (const Tensor& t : w) ys.push_back(torch::empty(with_last(x, t.size(0)), x.options())); // [..., d_i]
-        if (M > 0) rms_norm_split_kernel(xs, M, ldx, w, ys, eps);
+        std::vector<Tensor> ys = rms_norm_split_kernel(x, weights, eps, xs, w);
         std::vector<Tensor> saved{xs};
         saved.insert(saved.end(), w.begin(), w.end());
         ctx->save_for_backward(saved);
@@ -548,7 +561,6 @@ struct RmsNormSplitFn : torch::autograd::Function<RmsNormSplitFn> {
         const size_t n = saved.size() - 1;
         Tensor dx = torch::empty(shape, xs.options());                      // [..., S]
         torch::autograd::variable_list grads(n + 2);
-        const int64_t blocks = (M + kNormBlockRows - 1) / kNormBlockRows;
         int64_t off = 0;
         for (size_t i = 0; i < n; ++i) {
             const Tensor& w = saved[i + 1];
@@ -559,20 +571,8 @@ struct RmsNormSplitFn : torch::autograd::Function<RmsNormSplitFn> {
                 continue;
             }
             const Tensor dy = grad_outputs[i].contiguous();                 // [..., D]
-            const bool need_w = ctx->needs_input_grad(1 + i);
-            Tensor partial = need_w ? torch::zeros({std::max<int64_t>(1, blocks), D}, xs.options()) : Tensor(); // [blocks, D]
-            kernels::RmsNormParams<float> p;
-            p.rows = M, p.dim = D, p.x = xs.data_ptr<float>() + off, p.ldx = ldx, p.weight = w.data_ptr<float>();
-            p.eps = ctx->saved_data["eps"].toDouble();
-            parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
-                for (int64_t blk = b0; blk < b1; ++blk) {
-                    kernels::RmsNormGrads<float> g;
-                    g.grad_out = dy.data_ptr<float>(), g.grad_x = dx.data_ptr<float>() + off, g.ldgx = S;
-                    g.grad_weight = need_w ? partial.data_ptr<float>() + blk * D : nullptr;
-                    kernels::rmsnorm_bwd_avx2(p, g, blk * kNormBlockRows, std::min(M, (blk + 1) * kNormBlockRows));
-                }
-            });
-            if (need_w) grads[1 + i] = partial.sum(0);                     // [D]
+            grads[1 + i] = rms_norm_backward_rows(xs.data_ptr<float>() + off, ldx, M, w, ctx->saved_data["eps"].toDouble(),
+                                                  dy, dx.data_ptr<float>() + off, S, ctx->needs_input_grad(1 + i)); // [D]
             off += D;
         }
         grads[0] = dx;
@@ -603,15 +603,9 @@ std::vector<Tensor> rms_norm_split(const Tensor& x, const std::vector<Tensor>& w
         return ys;
     }
     if (graph) return RmsNormSplitFn::apply(x, at::TensorList(weights), eps);
-    int64_t M = 0, ldx = 0;
-    const Tensor xs = rows_of(x, M, ldx);
+    Tensor xs;
     std::vector<Tensor> w;
-    for (const Tensor& t : weights) {
-        w.push_back(t.contiguous());
-        ys.push_back(torch::empty(with_last(x, t.size(0)), x.options())); // [..., d_i]
-    }
-    if (M > 0) rms_norm_split_kernel(xs, M, ldx, w, ys, eps);
-    return ys;
+    return rms_norm_split_kernel(x, weights, eps, xs, w);
 }
 
 Tensor rms_norm(const Tensor& x, const Tensor& weight, double eps) {
