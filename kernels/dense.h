@@ -119,9 +119,8 @@ struct PackedMlp {
 PackedLinear pack_linear_avx2(const float* weight, int64_t out, int64_t in);
 PackedMlp pack_mlp_avx2(const float* gate, const float* up, const float* down, int64_t hidden, int64_t inter);
 // The same into an existing pack, reusing its storage (no allocation or zero-fill once it is large enough: a MoE
-// layer packs 16 experts per call).
-void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in);
-// From a strided weight: element (n, k) at weight[n * stride_out + k * stride_in] (a transposed view packs in place).
+// layer packs 16 experts per call); the linear weight strided, element (n, k) at weight[n * stride_out + k *
+// stride_in] (a transposed view packs in place).
 void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in, int64_t stride_out, int64_t stride_in);
 void pack_mlp_avx2(PackedMlp& p, const float* gate, const float* up, const float* down, int64_t hidden, int64_t inter);
 void linear_avx2(const LinearParams<float>& p, const PackedLinear& w, int64_t r0, int64_t r1);

@@ -34,7 +34,6 @@ struct Strided { // A(r, k) = a[k * lda + r]
     __attribute__((always_inline)) const float* at(int r, int64_t k) const { return a + k * lda + r; }
 };
 
-// V = 2 computes all 16 columns; V = 1 only the first 8 (a panel whose columns past 8 are padding: half the FMAs).
 // Where a register block stores its results: row r's columns 0..8 at v0 + r * ld, 8..16 at v1 + r * ld.
 struct Dest {
     float* v0;
@@ -44,6 +43,7 @@ struct Dest {
 // The block's aligned [R][16] buffer, for an epilogue to read.
 inline Dest to_buffer(float (*out)[kPanel]) { return Dest{out[0], out[0] + 8, kPanel}; }
 
+// V = 2 computes all 16 columns; V = 1 only the first 8 (a panel whose columns past 8 are padding: half the FMAs).
 template <int R, int V, class Operand>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void block_tile(Operand a, int64_t K, const float* panel, int64_t ldp,
                                                                     Dest out) {
@@ -129,15 +129,11 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void silu_mul_lockstep(const
 // Packs columns [c0, c0 + n) of W^T (W [N, K] row-major) into lanes [lane0, lane0 + width) of rows [0, Kpad) of a
 // [Kpad][16] panel, zero past n columns and K rows (every lane it owns is written: the panel is not zeroed first).
 // W's element (c, k) is at W[c * sc + k * sk] (sc = K, sk = 1 for a row-major [N, K]).
-void pack_columns(const float* W, int64_t K, int64_t Kpad, int64_t c0, int64_t n, int64_t width, float* panel,
-                  int64_t lane0, int64_t sc, int64_t sk) {
+void pack_columns(const float* W, int64_t sc, int64_t sk, int64_t K, int64_t Kpad, int64_t c0, int64_t n, int64_t width,
+                  float* panel, int64_t lane0) {
     for (int64_t k = 0; k < Kpad; ++k)
         for (int64_t j = 0; j < width; ++j)
             panel[k * kPanel + lane0 + j] = k < K && j < n ? W[(c0 + j) * sc + k * sk] : 0.0f;
-}
-void pack_columns(const float* W, int64_t K, int64_t Kpad, int64_t c0, int64_t n, int64_t width, float* panel,
-                  int64_t lane0) {
-    pack_columns(W, K, Kpad, c0, n, width, panel, lane0, K, 1);
 }
 
 } // namespace
@@ -149,17 +145,13 @@ void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t
     const int64_t panels = (out + kPanel - 1) / kPanel;
     p.panels.resize(static_cast<size_t>(panels * in * kPanel));
     for (int64_t q = 0; q < panels; ++q)
-        pack_columns(weight, in, in, q * kPanel, std::min(kPanel, out - q * kPanel), kPanel, p.panels.data() + q * in * kPanel,
-                     0, stride_out, stride_in);
-}
-
-void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in) {
-    pack_linear_avx2(p, weight, out, in, in, 1);
+        pack_columns(weight, stride_out, stride_in, in, in, q * kPanel, std::min(kPanel, out - q * kPanel), kPanel,
+                     p.panels.data() + q * in * kPanel, 0);
 }
 
 PackedLinear pack_linear_avx2(const float* weight, int64_t out, int64_t in) {
     PackedLinear p;
-    pack_linear_avx2(p, weight, out, in);
+    pack_linear_avx2(p, weight, out, in, in, 1);
     return p;
 }
 
@@ -169,14 +161,15 @@ void pack_mlp_avx2(PackedMlp& p, const float* gate, const float* up, const float
     p.gate_up.resize(static_cast<size_t>(Ip / 8 * H * kPanel));
     for (int64_t q = 0; q < Ip / 8; ++q) {
         const int64_t n = std::min<int64_t>(8, inter - 8 * q);
-        pack_columns(gate, H, H, 8 * q, n, 8, p.gate_up.data() + q * H * kPanel, 0);
-        pack_columns(up, H, H, 8 * q, n, 8, p.gate_up.data() + q * H * kPanel, 8);
+        pack_columns(gate, H, 1, H, H, 8 * q, n, 8, p.gate_up.data() + q * H * kPanel, 0);
+        pack_columns(up, H, 1, H, H, 8 * q, n, 8, p.gate_up.data() + q * H * kPanel, 8);
     }
     // Down: W_down [H, I] packed over K = I_pad (rows past I are zero, as h is zero there).
     const int64_t panels = (H + kPanel - 1) / kPanel;
     p.down.resize(static_cast<size_t>(panels * Ip * kPanel));
     for (int64_t q = 0; q < panels; ++q)
-        pack_columns(down, inter, Ip, q * kPanel, std::min(kPanel, H - q * kPanel), kPanel, p.down.data() + q * Ip * kPanel, 0);
+        pack_columns(down, inter, 1, inter, Ip, q * kPanel, std::min(kPanel, H - q * kPanel), kPanel,
+                     p.down.data() + q * Ip * kPanel, 0);
 }
 
 PackedMlp pack_mlp_avx2(const float* gate, const float* up, const float* down, int64_t hidden, int64_t inter) {

@@ -81,6 +81,20 @@ Tensor residual_rows(const Tensor& residual, const Tensor& y, const char* what, 
     return r;
 }
 
+// The weights packed into this thread's buffer, reused call after call (the calls' parallel_for only reads it
+// while the caller waits). Callers keep the returned reference and use it inside their lambdas: the thread_local
+// named there would be each worker's own, empty, buffer.
+kernels::PackedLinear& thread_pack(const Tensor& weight) {
+    thread_local kernels::PackedLinear buffer;
+    kernels::pack_linear_avx2(buffer, weight.data_ptr<float>(), weight.size(0), weight.size(1), weight.stride(0), weight.stride(1));
+    return buffer;
+}
+kernels::PackedMlp& thread_pack(const Tensor& gate, const Tensor& up, const Tensor& down) { // contiguous
+    thread_local kernels::PackedMlp buffer;
+    kernels::pack_mlp_avx2(buffer, gate.data_ptr<float>(), up.data_ptr<float>(), down.data_ptr<float>(), gate.size(1), gate.size(0));
+    return buffer;
+}
+
 // Rows of y (row stride ldy) = x W^T + b (+ residual rows) on the AVX2 kernel, parallel over rows; x's rows read
 // in place when their layout allows. bias may be undefined.
 void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, float* y, int64_t ldy,
@@ -90,11 +104,7 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
     if (M == 0) return;
     const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
     const int64_t K = xs.size(-1), N = weight.size(0);
-    // Packed straight from the weight's strides (a transposed view needs no copy), into this thread's buffer.
-    // (The workers reach it through this reference: the name itself would mean each worker's own, empty, buffer.)
-    thread_local kernels::PackedLinear buffer;
-    kernels::PackedLinear& packed = buffer;
-    kernels::pack_linear_avx2(packed, weight.data_ptr<float>(), N, K, weight.stride(0), weight.stride(1));
+    const kernels::PackedLinear& packed = thread_pack(weight); // from the weight's strides: a transposed view is not copied
     kernels::LinearParams<float> p;
     p.rows = M, p.in = K, p.out = N, p.x = xs.data_ptr<float>(), p.ldx = ldx, p.weight = nullptr; // (packed only)
     p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
@@ -251,7 +261,7 @@ Tensor swiglu_mlp(const Tensor& x, const Tensor& gate, const Tensor& up, const T
     Tensor y = torch::empty(with_last(x, H), x.options());                 // [..., H]
     if (M == 0) return y;
     const Tensor g = gate.contiguous(), u = up.contiguous(), d = down.contiguous();
-    const kernels::PackedMlp packed = kernels::pack_mlp_avx2(g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
+    const kernels::PackedMlp& packed = thread_pack(g, u, d);
     kernels::MlpParams<float> p;
     p.rows = M, p.hidden = H, p.inter = I;
     p.x = xs.data_ptr<float>(), p.ldx = ldx;
@@ -274,11 +284,7 @@ void swiglu_rows_add(float* y, const float* x, int64_t H, const int64_t* index, 
     check_weight(down, H, I, "swiglu_mlp down");
     if (M == 0) return;
     const Tensor g = gate.contiguous(), u = up.contiguous(), d = down.contiguous();
-    // One pack per thread, reused expert after expert (the call's parallel_for only reads it while this waits).
-    // (The workers reach it through this reference: the name itself would mean each worker's own, empty, buffer.)
-    thread_local kernels::PackedMlp buffer;
-    kernels::PackedMlp& packed = buffer;
-    kernels::pack_mlp_avx2(packed, g.data_ptr<float>(), u.data_ptr<float>(), d.data_ptr<float>(), H, I);
+    const kernels::PackedMlp& packed = thread_pack(g, u, d);
     kernels::MlpParams<float> p;
     p.rows = M, p.hidden = H, p.inter = I;
     p.x = x, p.ldx = H;
