@@ -42,10 +42,12 @@ JANUSDNA_AVX2 inline __m256 exp_ps(__m256 x) {
 }
 
 // 2^x for x <= 0, with 2^-inf = 0 up to ~1e-38 (as exp_nonpos_ps): n = round(x), 2^(x - n) by a degree-5
-// polynomial in r = x - n, |r| <= 1/2 (1.5e-7 relative). Eleven vector ops against exp_ps's eighteen: callers
-// fold log2(e) into a factor they apply anyway (the attention scale, the scan's A).
+// polynomial in r = x - n, |r| <= 1/2 (1.5e-7 relative), times 2^n by adding n to the polynomial's exponent
+// field (an integer add: p 2^n is a normal float for n >= -125, so it equals the product bit for bit, and it
+// leaves the multiply pipes to the FMAs). Ten vector ops against exp_ps's eighteen: callers fold log2(e) into a
+// factor they apply anyway (the attention scale, the scan's A). Arguments below -125 give 2^-125 (~2.4e-38).
 JANUSDNA_AVX2 inline __m256 exp2_nonpos_ps(__m256 x) {
-    x = _mm256_max_ps(x, set1(-126.0f));
+    x = _mm256_max_ps(x, set1(-125.0f));
     const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256 r = _mm256_sub_ps(x, n);
     // Degree-5 fit minimising the relative error on [-1/2, 1/2] (with p(0) = 1): 1.5e-7 in float arithmetic,
@@ -55,8 +57,8 @@ JANUSDNA_AVX2 inline __m256 exp2_nonpos_ps(__m256 x) {
     p = _mm256_fmadd_ps(p, r, set1(2.4022242427e-1f));
     p = _mm256_fmadd_ps(p, r, set1(6.9314700365e-1f));
     p = _mm256_fmadd_ps(p, r, set1(1.0f));
-    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
-    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+    const __m256i e = _mm256_slli_epi32(_mm256_cvtps_epi32(n), 23); // n in the exponent field's position
+    return _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p), e));
 }
 
 // 2^x for -126 <= x <= 0 (the caller guarantees the range; nothing is clamped): n = round(x) by the magic-number
@@ -84,7 +86,7 @@ template <int N>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void exp2_nonpos_lockstep(__m256* x) {
     __m256 n[N], r[N], p[N];
 #pragma GCC unroll 8
-    for (int i = 0; i < N; ++i) x[i] = _mm256_max_ps(x[i], set1(-126.0f));
+    for (int i = 0; i < N; ++i) x[i] = _mm256_max_ps(x[i], set1(-125.0f));
 #pragma GCC unroll 8
     for (int i = 0; i < N; ++i) n[i] = _mm256_round_ps(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #pragma GCC unroll 8
@@ -101,8 +103,7 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void exp2_nonpos_lockstep(__
     for (int i = 0; i < N; ++i) p[i] = _mm256_fmadd_ps(p[i], r[i], set1(1.0f));
 #pragma GCC unroll 8
     for (int i = 0; i < N; ++i)
-        x[i] = _mm256_mul_ps(p[i], _mm256_castsi256_ps(_mm256_slli_epi32(
-                                       _mm256_add_epi32(_mm256_cvtps_epi32(n[i]), _mm256_set1_epi32(127)), 23)));
+        x[i] = _mm256_castsi256_ps(_mm256_add_epi32(_mm256_castps_si256(p[i]), _mm256_slli_epi32(_mm256_cvtps_epi32(n[i]), 23)));
 }
 
 // exp(x) for x <= 0 (softmax arguments s - max, scan decays dt A) as exp2_nonpos_ps(log2(e) x): ~1.5e-7 relative
