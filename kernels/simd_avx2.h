@@ -43,11 +43,12 @@ JANUSDNA_AVX2 inline __m256 exp_ps(__m256 x) {
 
 // 2^x for x <= 0, with 2^-inf = 0 up to ~1e-38 (as exp_nonpos_ps): n = round(x), 2^(x - n) by a degree-5
 // polynomial in r = x - n, |r| <= 1/2 (1.5e-7 relative), times 2^n by adding n to the polynomial's exponent
-// field (an integer add: p 2^n is a normal float for n >= -125, so it equals the product bit for bit, and it
-// leaves the multiply pipes to the FMAs). Ten vector ops against exp_ps's eighteen: callers fold log2(e) into a
-// factor they apply anyway (the attention scale, the scan's A). Arguments below -125 give 2^-125 (~2.4e-38).
+// field: an integer add instead of a multiply, which leaves the multiply pipes to the FMAs. After the clamp at
+// -126 the result is a normal float (n = -126 only with r >= 0, where p >= 1), so the add equals the product bit
+// for bit. Ten vector ops against exp_ps's eighteen: callers fold log2(e) into a factor they apply anyway (the
+// attention scale, the scan's A). Arguments below -126, and -inf, give 2^-126 (~1.2e-38).
 JANUSDNA_AVX2 inline __m256 exp2_nonpos_ps(__m256 x) {
-    x = _mm256_max_ps(x, set1(-125.0f));
+    x = _mm256_max_ps(x, set1(-126.0f));
     const __m256 n = _mm256_round_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const __m256 r = _mm256_sub_ps(x, n);
     // Degree-5 fit minimising the relative error on [-1/2, 1/2] (with p(0) = 1): 1.5e-7 in float arithmetic,
@@ -86,7 +87,7 @@ template <int N>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void exp2_nonpos_lockstep(__m256* x) {
     __m256 n[N], r[N], p[N];
 #pragma GCC unroll 8
-    for (int i = 0; i < N; ++i) x[i] = _mm256_max_ps(x[i], set1(-125.0f));
+    for (int i = 0; i < N; ++i) x[i] = _mm256_max_ps(x[i], set1(-126.0f));
 #pragma GCC unroll 8
     for (int i = 0; i < N; ++i) n[i] = _mm256_round_ps(x[i], _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #pragma GCC unroll 8

@@ -366,8 +366,8 @@ Tensor dense_lse(const Inputs& x, double scale, AttentionMask mask) {
 
 namespace {
 
-// Largest relative error of the AVX2 vector function `which` (0: softplus_ps, 1: exp2_m126_0_ps) against double
-// over x in [lo, hi], 8 lanes at a time.
+// Largest relative error of the AVX2 vector function `which` (0: softplus_ps, 1: exp2_m126_0_ps, 2: exp2_nonpos_ps,
+// 3: exp2_nonpos_lockstep<2> on x and x - 1/3) against double over x in [lo, hi], 8 lanes at a time.
 JANUSDNA_AVX2 double simd_rel_error(int which, double lo, double hi, double step) {
     using namespace janusdna::kernels::avx2;
     double worst = 0;
@@ -375,19 +375,34 @@ JANUSDNA_AVX2 double simd_rel_error(int which, double lo, double hi, double step
         alignas(32) float in[8], out[8];
         for (int j = 0; j < 8; ++j) in[j] = static_cast<float>(std::min(hi, x + j * step));
         const __m256 v = _mm256_load_ps(in);
-        _mm256_store_ps(out, which == 0 ? softplus_ps(v) : exp2_m126_0_ps(v));
+        __m256 pair[2] = {v, _mm256_sub_ps(v, set1(1.0f / 3))};
+        if (which == 3) exp2_nonpos_lockstep<2>(pair);
+        _mm256_store_ps(out, which == 0 ? softplus_ps(v) : which == 1 ? exp2_m126_0_ps(v) : which == 2 ? exp2_nonpos_ps(v) : pair[0]);
         for (int j = 0; j < 8; ++j) {
             const double t = in[j];
-            const double want = which == 1 ? std::exp2(t) : t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t));
+            const double want = which >= 1 ? std::exp2(t) : t > 0 ? t + std::log1p(std::exp(-t)) : std::log1p(std::exp(t));
             worst = std::max(worst, std::fabs(out[j] - want) / want);
+        }
+        if (which == 3) { // the second vector of the pair, at x - 1/3
+            _mm256_store_ps(out, pair[1]);
+            for (int j = 0; j < 8; ++j) {
+                const double t = double(in[j]) - 1.0 / 3;
+                if (t < -126) continue; // clamped
+                worst = std::max(worst, std::fabs(out[j] - std::exp2(double(float(in[j] - 1.0f / 3)))) / std::exp2(double(float(in[j] - 1.0f / 3))));
+            }
         }
     }
     return worst;
 }
 
+// x[0..8) = exp2_nonpos_ps(x[0..8)).
+JANUSDNA_AVX2 void simd_exp2_nonpos_inplace(float* x) {
+    _mm256_storeu_ps(x, janusdna::kernels::avx2::exp2_nonpos_ps(_mm256_loadu_ps(x)));
+}
+
 } // namespace
 
-TEST_CASE("simd_avx2: softplus and the unclamped exp2 against double") {
+TEST_CASE("simd_avx2: softplus and the exp2 functions against double") {
     if (!janusdna::kernels::avx2::cpu_has_avx2_fma()) {
         MESSAGE("CPU without AVX2/FMA: not tested");
         return;
@@ -396,6 +411,16 @@ TEST_CASE("simd_avx2: softplus and the unclamped exp2 against double") {
     CHECK(simd_rel_error(0, -80.0, 40.0, 1.37e-4) <= 4e-7);
     // exp2 on [-126, 0]: measured 1.9e-7 over the whole allowed range, both ends included.
     CHECK(simd_rel_error(1, -126.0, 0.0, 7.3e-5) <= 2.5e-7);
+    // exp2_nonpos (2^n added to the exponent field as an integer) and its lockstep form, down to the clamp at -126.
+    CHECK(simd_rel_error(2, -126.0, 0.0, 7.3e-5) <= 2.5e-7);
+    CHECK(simd_rel_error(3, -125.0, 0.0, 7.3e-5) <= 2.5e-7);
+    // At and below the clamp, and -inf (the attention's masked scores): 2^-126, finite and tiny, never NaN.
+    alignas(32) float out[8] = {-126.0f, -126.4f, -200.0f, -1e30f, -INFINITY, -0.0f, 0.0f, -1.0f};
+    simd_exp2_nonpos_inplace(out);
+    for (int j = 0; j < 5; ++j) CHECK(out[j] == std::ldexp(1.0f, -126));
+    CHECK(out[5] == 1.0f);
+    CHECK(out[6] == 1.0f);
+    CHECK(out[7] == doctest::Approx(0.5).epsilon(2e-7));
 }
 
 TEST_CASE("selective_scan: the AVX2 forward matches the reference kernel") {
