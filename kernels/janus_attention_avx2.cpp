@@ -79,6 +79,11 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void micro_tile(int64_t K, c
 JANUSDNA_AVX2 void gemm(int64_t M, int64_t N, int64_t K, const float* A, int64_t ars, int64_t acs, const float* B,
                         int64_t ldb, float* C, int64_t ldc, bool accumulate) {
     int64_t n = 0;
+    for (; n + 24 <= N; n += 24) {
+        int64_t m = 0;
+        for (; m + 4 <= M; m += 4) micro_tile<4, 3>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+        for (; m < M; ++m) micro_tile<1, 3>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
+    }
     for (; n + 16 <= N; n += 16) {
         int64_t m = 0;
         for (; m + 4 <= M; m += 4) micro_tile<4, 2>(K, A + m * ars, ars, acs, B + n, ldb, C + m * ldc + n, ldc, accumulate);
