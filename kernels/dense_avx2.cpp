@@ -186,7 +186,13 @@ JANUSDNA_AVX2 void linear_avx2(const LinearParams<float>& p, const PackedLinear&
         const int R = static_cast<int>(std::min<int64_t>(kRowBlock, r1 - m));
         for (int r = 0; r < R; ++r) xr[r] = p.x + (m + r) * p.ldx;
         for (int64_t q = 0; q < panels; ++q) {
-            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, out, N - q * kPanel);
+            const int64_t cols = std::min(kPanel, N - q * kPanel);
+            if (!p.bias && !p.residual && (cols == kPanel || cols == 8)) { // nothing to add: store into y directly
+                float* y = p.y + m * p.ldy + q * kPanel;
+                tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, y, y + 8, p.ldy, cols);
+                continue;
+            }
+            tile_rows(R, xr, K, w.panels.data() + q * K * kPanel, out, cols);
             for (int v = 0; v < 2; ++v) {
                 const int64_t c = q * kPanel + 8 * v;
                 const int n = static_cast<int>(std::min<int64_t>(8, N - c));

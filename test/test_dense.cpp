@@ -106,6 +106,19 @@ TEST_CASE("dense: the AVX2 kernels match the references on random shapes") {
             CHECK(max_diff(yr, yr_ref) <= 1e-5 * (lin_scale + max_abs(res)));
             lp.residual = nullptr, lp.ldr = 0;
         }
+        {   // without a bias, into a column slice of a wider output (row stride N + 5): whole panels are stored
+            // straight into y, so the columns around the slice must stay as they were
+            lp.bias = nullptr;
+            Tensor yn_ref = torch::empty({sh.M, sh.N}, f32), ywide = torch::full({sh.M, sh.N + 5}, 7.0f, f32);
+            lp.y = yn_ref.data_ptr<float>(), lp.ldy = sh.N;
+            kernels::linear_ref(lp, 0, sh.M);
+            lp.y = ywide.data_ptr<float>() + 2, lp.ldy = sh.N + 5;
+            kernels::linear_avx2(lp, packed, 0, sh.M / 3), kernels::linear_avx2(lp, packed, sh.M / 3, sh.M);
+            CHECK(max_diff(ywide.narrow(1, 2, sh.N), yn_ref) <= 1e-5 * lin_scale);
+            CHECK(torch::equal(ywide.narrow(1, 0, 2), torch::full({sh.M, 2}, 7.0f, f32)));
+            CHECK(torch::equal(ywide.narrow(1, sh.N + 2, 3), torch::full({sh.M, 3}, 7.0f, f32)));
+            lp.bias = b.data_ptr<float>(), lp.ldy = sh.N;
+        }
 
         // MLP: plain, and gathered rows with scales accumulated into y (every other row, in reverse).
         const int64_t H = sh.K, I = sh.I;
