@@ -145,14 +145,18 @@ JANUSDNA_AVX2 inline __m256 silu_ps(__m256 x) {
 
 // sigmoid(x) without a division: e = exp(-|x|) through exp2_nonpos_ps, 1 / (1 + e) by rcp plus one Newton step
 // (~2e-7 relative), and e / (1 + e) for negative x. ~3e-7 relative overall.
-JANUSDNA_AVX2 inline __m256 sigmoid_fast_ps(__m256 x) {
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)));
-    const __m256 neg_abs = _mm256_or_ps(x, sign);                          // -|x|
-    const __m256 e = exp2_nonpos_ps(_mm256_mul_ps(neg_abs, set1(1.44269504088896341f)));
+// sigmoid(x) from e = exp(-|x|) (the rest of sigmoid_fast_ps, for callers that compute their exps in lockstep).
+JANUSDNA_AVX2 inline __m256 sigmoid_from_exp(__m256 x, __m256 e) {
     const __m256 d = _mm256_add_ps(set1(1.0f), e);                          // in (1, 2]
     __m256 inv = _mm256_rcp_ps(d);
     inv = _mm256_mul_ps(inv, _mm256_fnmadd_ps(d, inv, set1(2.0f)));
     return _mm256_blendv_ps(inv, _mm256_mul_ps(e, inv), x);                // x's sign bit picks e / (1 + e)
+}
+
+JANUSDNA_AVX2 inline __m256 sigmoid_fast_ps(__m256 x) {
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)));
+    const __m256 neg_abs = _mm256_or_ps(x, sign);                          // -|x|
+    return sigmoid_from_exp(x, exp2_nonpos_ps(_mm256_mul_ps(neg_abs, set1(1.44269504088896341f))));
 }
 
 // x * sigmoid(x) without a division (see sigmoid_fast_ps).

@@ -470,25 +470,29 @@ TEST_CASE("rms_norm_split: the segments' RMSNorms, values and gradients in one n
 
 TEST_CASE("SwiGLU MLP under autograd: activation kernels and the op's gradients") {
     torch::manual_seed(16);
-    const int64_t M = 9, I = 13;
-    Tensor gu = torch::randn({M, 2 * I}, kF64) * 3, dh = torch::randn({M, I}, kF64);
-    Tensor g = gu.narrow(1, 0, I).clone().requires_grad_(true), u = gu.narrow(1, I, I).clone().requires_grad_(true);
-    Tensor h_expect = torch::silu(g) * u;
-    auto expect = torch::autograd::grad({(h_expect * dh).sum()}, {g, u});
-    Tensor h = torch::empty({M, I}, kF64), dgu = torch::empty({M, 2 * I}, kF64);
-    kernels::swiglu_act_ref(gu.data_ptr<double>(), I, h.data_ptr<double>(), 0, M);
-    kernels::swiglu_act_bwd_ref(gu.data_ptr<double>(), dh.data_ptr<double>(), I, dgu.data_ptr<double>(), 0, M);
-    CHECK(max_diff(h, h_expect) < 1e-12);
-    CHECK(max_diff(dgu.narrow(1, 0, I), expect[0]) < 1e-12);
-    CHECK(max_diff(dgu.narrow(1, I, I), expect[1]) < 1e-12);
-    if (kernels::dense_avx2_supported()) {
-        Tensor guf = gu.to(torch::kFloat), dhf = dh.to(torch::kFloat);
-        Tensor hv = torch::empty({M, I}), dv = torch::empty({M, 2 * I});
-        kernels::swiglu_act_avx2(guf.data_ptr<float>(), I, hv.data_ptr<float>(), 0, M);
-        kernels::swiglu_act_bwd_avx2(guf.data_ptr<float>(), dhf.data_ptr<float>(), I, dv.data_ptr<float>(), 0, M);
-        CHECK(max_diff(hv, h_expect) <= 1e-6 * max_abs(h_expect));
-        CHECK(max_diff(dv.narrow(1, 0, I), expect[0]) <= 1e-6 * max_abs(expect[0]));
-        CHECK(max_diff(dv.narrow(1, I, I), expect[1]) <= 1e-6 * max_abs(expect[1]));
+    // I = 45: four vectors in lockstep, one alone and a masked tail of 5.
+    for (const int64_t I : {13, 45}) {
+        CAPTURE(I);
+        const int64_t M = 9;
+        Tensor gu = torch::randn({M, 2 * I}, kF64) * 3, dh = torch::randn({M, I}, kF64);
+        Tensor g = gu.narrow(1, 0, I).clone().requires_grad_(true), u = gu.narrow(1, I, I).clone().requires_grad_(true);
+        Tensor h_expect = torch::silu(g) * u;
+        auto expect = torch::autograd::grad({(h_expect * dh).sum()}, {g, u});
+        Tensor h = torch::empty({M, I}, kF64), dgu = torch::empty({M, 2 * I}, kF64);
+        kernels::swiglu_act_ref(gu.data_ptr<double>(), I, h.data_ptr<double>(), 0, M);
+        kernels::swiglu_act_bwd_ref(gu.data_ptr<double>(), dh.data_ptr<double>(), I, dgu.data_ptr<double>(), 0, M);
+        CHECK(max_diff(h, h_expect) < 1e-12);
+        CHECK(max_diff(dgu.narrow(1, 0, I), expect[0]) < 1e-12);
+        CHECK(max_diff(dgu.narrow(1, I, I), expect[1]) < 1e-12);
+        if (kernels::dense_avx2_supported()) {
+            Tensor guf = gu.to(torch::kFloat), dhf = dh.to(torch::kFloat);
+            Tensor hv = torch::empty({M, I}), dv = torch::empty({M, 2 * I});
+            kernels::swiglu_act_avx2(guf.data_ptr<float>(), I, hv.data_ptr<float>(), 0, M);
+            kernels::swiglu_act_bwd_avx2(guf.data_ptr<float>(), dhf.data_ptr<float>(), I, dv.data_ptr<float>(), 0, M);
+            CHECK(max_diff(hv, h_expect) <= 1e-6 * max_abs(h_expect));
+            CHECK(max_diff(dv.narrow(1, 0, I), expect[0]) <= 1e-6 * max_abs(expect[0]));
+            CHECK(max_diff(dv.narrow(1, I, I), expect[1]) <= 1e-6 * max_abs(expect[1]));
+        }
     }
     // The op: float32 with a graph against float64 torch ops, every input's gradient.
     Tensor x = torch::randn({2, 40, 24}).requires_grad_(true);
