@@ -400,7 +400,12 @@ struct MoeExpertsFn : torch::autograd::Function<MoeExpertsFn> {
             grads[static_cast<size_t>(3 + E + e)] = dwgu.narrow(0, I, I);
             grads[static_cast<size_t>(3 + 2 * E + e)] = weight_grad_kernel(dyo_e, h.narrow(0, b, m)); // [H, I]
         }
-        grads[0].index_add_(0, token, dxg);
+        // dx[token[q]] += dxg[q], pairs in order (what index_add_ computes, without its per-call overhead).
+        const int64_t* tp = token.data_ptr<int64_t>();
+        const float* dxp = dxg.data_ptr<float>();
+        float* gx = grads[0].data_ptr<float>();
+        for (int64_t q = 0; q < P; ++q)
+            for (int64_t c = 0; c < H; ++c) gx[tp[q] * H + c] += dxp[q * H + c];
         return grads;
     }
 };
