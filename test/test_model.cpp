@@ -175,6 +175,17 @@ TEST_CASE("the load-balancing loss is the Switch/Mixtral form and has gradients"
         const double want2 = (f * probs.mean(0).unsqueeze(0)).sum().item<double>() * 16;
         CHECK(load_balancing_loss(layers, 2).item<double>() == doctest::Approx(want2).epsilon(dt == torch::kDouble ? 1e-14 : 1e-6));
     }
+    // From routers' outputs: f counts the given choices (here not the top-k of probs), P is the probabilities'
+    // mean, and the gradient with respect to probs is E f_e / T in every row.
+    Tensor probs = torch::tensor({{0.5, 0.3, 0.2}, {0.1, 0.6, 0.3}, {0.2, 0.2, 0.6}}, torch::kDouble).requires_grad_();
+    const Tensor chosen = torch::tensor({{2}, {2}, {0}}, torch::kLong);
+    Tensor aux1 = load_balancing_loss(std::vector<RouterOutput>{{probs, chosen}});
+    // f = [1/3, 0, 2/3], P = [0.8, 1.1, 1.1] / 3
+    CHECK(aux1.item<double>() == doctest::Approx(3 * (0.8 / 9 + 2.2 / 9)).epsilon(1e-12));
+    const Tensor g = torch::autograd::grad({aux1}, {probs})[0];
+    CHECK(torch::allclose(g, torch::tensor({1.0 / 3, 0.0, 2.0 / 3}, torch::kDouble).expand({3, 3}), 0, 1e-12));
+    CHECK_THROWS_WITH_AS(load_balancing_loss(std::vector<RouterOutput>{{probs, torch::tensor({{3}, {0}, {1}}, torch::kLong)}}),
+                         "load_balancing_loss: expert 3 out of [0, 3)", Error);
 }
 
 TEST_CASE("top_k_indices equals torch::topk's indices, and breaks ties to the lower index") {

@@ -34,12 +34,20 @@ struct MLPImpl : torch::nn::Module {
 };
 TORCH_MODULE(MLP);
 
+// What an MoE layer's router decided, for the load-balancing loss and expert-load statistics.
+struct RouterOutput {
+    torch::Tensor probs;  // [T, E] softmax of the router logits (float32, or float64 for a float64 model); under
+                          // autograd it is the tensor the routing weights were gathered from, with its graph
+    torch::Tensor chosen; // [T, k] int64 on the CPU: each token's experts, largest probability first
+};
+
 // Sparse MoE (softmax router, top-k, weights not renormalised). Tokens are grouped per expert so each expert
 // runs one GEMM per call.
 struct MoEImpl : torch::nn::Module {
     MoEImpl(int64_t hidden, int64_t inter, int64_t experts, int64_t top_k);
-    // x: [T, H] -> y: [T, H] (+ residual when given); router_logits: [T, E] (for the load-balancing loss).
-    torch::Tensor forward(const torch::Tensor& x, torch::Tensor* router_logits, const torch::Tensor& residual = {});
+    // x: [T, H] -> y: [T, H] (+ residual when given); router, when not null, receives the routing (for the
+    // load-balancing loss).
+    torch::Tensor forward(const torch::Tensor& x, RouterOutput* router, const torch::Tensor& residual = {});
     torch::nn::Linear router{nullptr};
     torch::nn::ModuleList experts{nullptr};
     int64_t top_k;
@@ -49,7 +57,7 @@ TORCH_MODULE(MoE);
 // A dense MLP or an MoE, per the layer schedule.
 struct FeedForwardImpl : torch::nn::Module {
     FeedForwardImpl(const ModelConfig& c, bool experts);
-    torch::Tensor forward(const torch::Tensor& x, std::vector<torch::Tensor>* router_logits,
+    torch::Tensor forward(const torch::Tensor& x, std::vector<RouterOutput>* routers,
                           const torch::Tensor& residual = {}); // [B, L, H] (+ residual)
     MLP mlp{nullptr};
     MoE moe{nullptr};
@@ -83,8 +91,8 @@ TORCH_MODULE(CausalAttention);
 struct DecoderLayerImpl : torch::nn::Module {
     DecoderLayerImpl(const ModelConfig& c, int64_t index);
     // One stream through the layer: x is [B, L, H] (the backward stream in reversed order, with reverse = true);
-    // an MoE layer appends its router logits to `router` when it is not null. Returns [B, L, H].
-    torch::Tensor forward(const torch::Tensor& x, bool reverse, std::vector<torch::Tensor>* router);
+    // an MoE layer appends its routing to `routers` when it is not null. Returns [B, L, H].
+    torch::Tensor forward(const torch::Tensor& x, bool reverse, std::vector<RouterOutput>* routers);
     bool attention = false;
     MambaMixer mamba_fwd{nullptr}, mamba_rev{nullptr};
     CausalAttention self_attn_fwd{nullptr}, self_attn_bwd{nullptr};
@@ -113,14 +121,14 @@ struct ForwardOutput {
     torch::Tensor hidden;                     // [B, L, H] fused, normed (and final-MLP'd): what feeds lm_head
     torch::Tensor logits;                     // [B, L, V] float32 (float64 for a float64 model)
     torch::Tensor stream_fwd, stream_bwd;     // [B, L, H] after the layer stack, both in original order
-    std::vector<torch::Tensor> router_fwd, router_bwd; // per MoE layer: [B*L, E]
+    std::vector<RouterOutput> router_fwd, router_bwd; // per MoE layer, B*L rows (the stream's own order)
     torch::Tensor aux_loss;                   // router_aux_loss_coef * (aux_fwd + aux_bwd), scalar
 };
 
 struct ForwardOptions {
     bool logits = true;       // run lm_head
     bool streams = false;     // keep the layer stack's outputs (for tests)
-    bool aux_loss = false;    // collect router logits and compute the load-balancing loss
+    bool aux_loss = false;    // collect the routers' outputs and compute the load-balancing loss
 };
 
 struct JanusModelImpl : torch::nn::Module {
@@ -130,8 +138,8 @@ struct JanusModelImpl : torch::nn::Module {
     // parallel_width() threads, and within a thread's share the two streams run as two tasks (parallel.h);
     // results do not depend on the thread count. With autograd it runs on the calling thread.
     ForwardOutput forward(const torch::Tensor& ids, const ForwardOptions& opt = {});
-    // The model on one share of the batch (forward() splits the batch and calls this per part); collects router
-    // logits when opt.aux_loss but leaves aux_loss itself to forward(), which sees the whole batch.
+    // The model on one share of the batch (forward() splits the batch and calls this per part); collects the
+    // routers' outputs when opt.aux_loss but leaves aux_loss itself to forward(), which sees the whole batch.
     ForwardOutput forward_part(const torch::Tensor& ids, const ForwardOptions& opt);
     // Reference initialisation (MODEL.md 2.11), deterministic given torch's RNG state.
     void init_weights();
@@ -146,8 +154,14 @@ struct JanusModelImpl : torch::nn::Module {
 };
 TORCH_MODULE(JanusModel);
 
-// Switch/Mixtral load-balancing loss over one direction's router logits (each [T, E]).
+// Switch/Mixtral load-balancing loss over one direction's MoE layers: E sum_j sum_e f[j, e] P[e], f[j, e] the
+// fraction of tokens whose j-th choice is e and P the mean router probability, over all layers' tokens. The
+// gradient flows through the probabilities (the choices are constants).
+torch::Tensor load_balancing_loss(const std::vector<RouterOutput>& routers);
+// The same from router logits (each [T, E]): their softmax and top-k choices.
 torch::Tensor load_balancing_loss(const std::vector<torch::Tensor>& router_logits, int64_t top_k);
+// The routing of router logits [T, E]: probs = softmax in float32 or wider, chosen = top_k_indices(probs, k).
+RouterOutput router_output(const torch::Tensor& logits, int64_t top_k);
 // The indices of each row's k largest scores, largest first, ties to the lower index: [T, E] -> [T, k] int64. A
 // plain scan on the CPU (torch::topk cost ~0.6 ms per call at [4096, 16], the router's shape); the result is a
 // CPU tensor whatever the device of scores.

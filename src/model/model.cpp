@@ -108,10 +108,11 @@ struct Routing {
     std::vector<int64_t> start; // [E + 1] each expert's first position in order
 };
 
-Routing route(const Tensor& probs, int64_t k) {
+// The pairs grouped by expert from the choices [T, k] (int64, CPU) among E experts.
+Routing route(const Tensor& chosen, int64_t E) {
     Routing r;
-    r.chosen = top_k_indices(probs, k);                                     // [T, k]
-    const int64_t T = probs.size(0), E = probs.size(1);
+    r.chosen = chosen;                                                      // [T, k]
+    const int64_t T = chosen.size(0), k = chosen.size(1);
     r.order = torch::empty({T * k}, torch::kLong);
     r.start.assign(static_cast<size_t>(E + 1), 0);
     const int64_t* ch = r.chosen.data_ptr<int64_t>();
@@ -129,13 +130,20 @@ Routing route(const Tensor& probs, int64_t k) {
 
 } // namespace
 
-Tensor MoEImpl::forward(const Tensor& x, Tensor* router_logits, const Tensor& residual) {
-    const int64_t E = static_cast<int64_t>(experts->size());
-    Tensor logits = run_linear(router, x);                                       // [T, E]
-    if (router_logits) *router_logits = logits;
+RouterOutput router_output(const Tensor& logits, int64_t top_k) {
     const auto ct = logits.scalar_type() == torch::kDouble ? torch::kDouble : torch::kFloat; // router in fp32+
-    Tensor probs = torch::softmax(logits.to(ct), -1);                       // [T, E]
-    const Routing r = route(probs, top_k);
+    RouterOutput r;
+    r.probs = torch::softmax(logits.to(ct), -1);                            // [T, E]
+    r.chosen = top_k_indices(r.probs, top_k);                               // [T, k]
+    return r;
+}
+
+Tensor MoEImpl::forward(const Tensor& x, RouterOutput* router_out, const Tensor& residual) {
+    const int64_t E = static_cast<int64_t>(experts->size());
+    const RouterOutput ro = router_output(run_linear(router, x), top_k);    // probs [T, E], chosen [T, k]
+    if (router_out) *router_out = ro;
+    const Tensor& probs = ro.probs;
+    const Routing r = route(ro.chosen, E);
     std::vector<Tensor> gates, ups, downs;
     for (int64_t e = 0; e < E; ++e) {
         auto* mlp = experts[e]->as<MLPImpl>();
@@ -165,13 +173,13 @@ FeedForwardImpl::FeedForwardImpl(const ModelConfig& c, bool with_experts) {
     }
 }
 
-Tensor FeedForwardImpl::forward(const Tensor& x, std::vector<Tensor>* router_logits, const Tensor& residual) {
+Tensor FeedForwardImpl::forward(const Tensor& x, std::vector<RouterOutput>* routers, const Tensor& residual) {
     if (mlp) return mlp(x, residual);
     const auto shape = x.sizes().vec();
-    Tensor logits;
-    Tensor y = moe->forward(x.reshape({-1, shape.back()}), router_logits ? &logits : nullptr,
+    RouterOutput ro;
+    Tensor y = moe->forward(x.reshape({-1, shape.back()}), routers ? &ro : nullptr,
                             residual.defined() ? residual.reshape({-1, shape.back()}) : residual); // [B*L, H]
-    if (router_logits) router_logits->push_back(logits);
+    if (routers) routers->push_back(std::move(ro));
     return y.view(shape);
 }
 
@@ -264,7 +272,7 @@ DecoderLayerImpl::DecoderLayerImpl(const ModelConfig& c, int64_t index) : attent
     feed_forward_bwd = holder->register_module("feed_forward_bwd", FeedForward(c, experts));
 }
 
-Tensor DecoderLayerImpl::forward(const Tensor& x, bool reverse, std::vector<Tensor>* router) {
+Tensor DecoderLayerImpl::forward(const Tensor& x, bool reverse, std::vector<RouterOutput>* router) {
     Tensor h;
     // The skip connections go into the last GEMM of each block (its epilogue adds them).
     if (attention) h = reverse ? self_attn_bwd(input_layernorm_bwd(x), x) : self_attn_fwd(input_layernorm_fwd(x), x);
@@ -359,22 +367,21 @@ ForwardOutput JanusModelImpl::forward(const Tensor& ids, const ForwardOptions& o
         out.logits = cat(&ForwardOutput::logits);                           // [B, L, V]
         out.stream_fwd = cat(&ForwardOutput::stream_fwd);
         out.stream_bwd = cat(&ForwardOutput::stream_bwd);
-        if (opt.aux_loss) { // per MoE layer, [B*L, E] in batch order
+        if (opt.aux_loss) { // per MoE layer, B*L rows in batch order
             for (auto field : {&ForwardOutput::router_fwd, &ForwardOutput::router_bwd}) {
                 for (size_t layer = 0; layer < (part.front().*field).size(); ++layer) {
-                    std::vector<Tensor> xs;
-                    for (auto& y : part) xs.push_back((y.*field)[layer]);
-                    (out.*field).push_back(torch::cat(xs, 0));
+                    std::vector<Tensor> probs, chosen;
+                    for (auto& y : part) probs.push_back((y.*field)[layer].probs), chosen.push_back((y.*field)[layer].chosen);
+                    (out.*field).push_back({torch::cat(probs, 0), torch::cat(chosen, 0)});
                 }
             }
         }
     }
     if (opt.aux_loss) {
-        const int64_t k = config.num_experts_per_tok;
         out.aux_loss = out.router_fwd.empty()
                            ? torch::zeros({}, out.hidden.options())
                            : config.router_aux_loss_coef *
-                                 (load_balancing_loss(out.router_fwd, k) + load_balancing_loss(out.router_bwd, k));
+                                 (load_balancing_loss(out.router_fwd) + load_balancing_loss(out.router_bwd));
     }
     return out;
 }
@@ -418,15 +425,27 @@ ForwardOutput JanusModelImpl::forward_part(const Tensor& ids, const ForwardOptio
 }
 
 Tensor load_balancing_loss(const std::vector<Tensor>& router_logits, int64_t top_k) {
-    Tensor logits = torch::cat(router_logits, 0);                          // [T_all, E]
-    const int64_t E = logits.size(1);
-    Tensor p = torch::softmax(logits, -1);                                 // [T_all, E]
-    Tensor chosen = top_k_indices(p, top_k);                                // [T_all, k]
+    std::vector<RouterOutput> routers;
+    for (const Tensor& logits : router_logits) routers.push_back(router_output(logits, top_k));
+    return load_balancing_loss(routers);
+}
+
+Tensor load_balancing_loss(const std::vector<RouterOutput>& routers) {
+    std::vector<Tensor> probs, choices;
+    for (const RouterOutput& r : routers) probs.push_back(r.probs), choices.push_back(r.chosen);
+    Tensor p = torch::cat(probs, 0);                                        // [T_all, E]
+    const Tensor chosen = torch::cat(choices, 0).to(torch::kCPU).contiguous(); // [T_all, k] int64
+    if (p.dim() != 2 || chosen.dim() != 2 || chosen.scalar_type() != torch::kLong || chosen.size(0) != p.size(0))
+        throw Error("load_balancing_loss: each router's chosen must be [T, k] int64 beside probs [T, E]");
+    const int64_t E = p.size(1), top_k = chosen.size(1);
     // f[j, e]: the fraction of tokens whose j-th choice is e (the mean of their one-hot rows, counted directly).
     const int64_t T = chosen.size(0);
     std::vector<int64_t> count(static_cast<size_t>(top_k * E), 0);
     const int64_t* ch = chosen.data_ptr<int64_t>();
-    for (int64_t i = 0; i < T * top_k; ++i) ++count[static_cast<size_t>((i % top_k) * E + ch[i])];
+    for (int64_t i = 0; i < T * top_k; ++i) {
+        if (ch[i] < 0 || ch[i] >= E) throw Error(fmt::format("load_balancing_loss: expert {} out of [0, {})", ch[i], E));
+        ++count[static_cast<size_t>((i % top_k) * E + ch[i])];
+    }
     Tensor f = torch::empty({top_k, E}, p.options().device(torch::kCPU));  // [k, E]
     AT_DISPATCH_FLOATING_TYPES(f.scalar_type(), "load_balancing_f", [&] {
         scalar_t* fp = f.data_ptr<scalar_t>();

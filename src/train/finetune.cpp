@@ -229,7 +229,7 @@ EpochStats Finetuner::run_epoch(const std::function<bool()>& on_step) {
                                                         [&](int64_t b0, int64_t b1) {
                 ForwardOptions fo;
                 fo.logits = false;
-                fo.aux_loss = true; // collects the router logits
+                fo.aux_loss = true; // collects the routers' outputs
                 ForwardOutput out = clf_->backbone->forward(ids.narrow(0, b0, b1 - b0), fo);
                 train_detail::ShareOutput sh;
                 sh.loss = F::cross_entropy(clf_->classify(out.hidden.mean(1)), labels.narrow(0, b0, b1 - b0),

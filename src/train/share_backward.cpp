@@ -16,31 +16,32 @@ BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tenso
     std::vector<ShareOutput> y(static_cast<size_t>(parts));
     parallel_tasks(parts, [&](int64_t i) { y[static_cast<size_t>(i)] = share(first(i), first(i + 1)); });
 
-    // The aux loss over the whole batch, on detached copies of the router logits.
+    // The aux loss over the whole batch, on detached copies of the router probabilities (the choices are constants).
     BatchResult out;
     std::vector<torch::Tensor> leaves;
     for (auto field : {&ShareOutput::router_fwd, &ShareOutput::router_bwd}) {
         auto& dst = field == &ShareOutput::router_fwd ? out.router_fwd : out.router_bwd;
         for (size_t layer = 0; layer < (y[0].*field).size(); ++layer) {
-            std::vector<torch::Tensor> xs;
-            for (auto& yi : y) xs.push_back((yi.*field)[layer].detach());
-            dst.push_back(torch::cat(xs, 0).requires_grad_(true));          // [rows * L, E]
-            leaves.push_back(dst.back());
+            std::vector<torch::Tensor> probs, chosen;
+            for (auto& yi : y) probs.push_back((yi.*field)[layer].probs.detach()), chosen.push_back((yi.*field)[layer].chosen);
+            dst.push_back({torch::cat(probs, 0).requires_grad_(true), torch::cat(chosen, 0)}); // [rows * L, E], [rows * L, k]
+            leaves.push_back(dst.back().probs);
         }
     }
-    std::vector<torch::Tensor> aux_grad; // d aux / d router logits, per leaf
+    std::vector<torch::Tensor> aux_grad; // d aux / d router probabilities, per leaf
     if (!leaves.empty()) {
         // aux = coef (lb(forward routers) + lb(backward routers)): the two terms have disjoint leaves, so each is
         // a graph of its own, on its own thread.
-        const int64_t k = model.config.num_experts_per_tok;
-        const std::vector<torch::Tensor>* routers[2] = {&out.router_fwd, &out.router_bwd};
+        const std::vector<RouterOutput>* routers[2] = {&out.router_fwd, &out.router_bwd};
         double part[2] = {0, 0};
         std::vector<torch::Tensor> grads[2];
         parallel_tasks(2, [&](int64_t i) {
             if (routers[i]->empty()) return;
-            torch::Tensor aux = model.config.router_aux_loss_coef * load_balancing_loss(*routers[i], k);
+            torch::Tensor aux = model.config.router_aux_loss_coef * load_balancing_loss(*routers[i]);
             part[i] = aux.item<double>();
-            grads[i] = torch::autograd::grad({aux}, *routers[i]);
+            std::vector<torch::Tensor> probs;
+            for (const auto& r : *routers[i]) probs.push_back(r.probs);
+            grads[i] = torch::autograd::grad({aux}, probs);
         });
         out.aux = part[0] + part[1];
         for (auto& g : grads) aux_grad.insert(aux_grad.end(), g.begin(), g.end());
@@ -52,11 +53,12 @@ BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tenso
         std::vector<torch::Tensor> outputs{s.loss}, seeds{torch::full({}, weight * loss_scale, s.loss.options())};
         size_t leaf = 0;
         for (auto field : {&ShareOutput::router_fwd, &ShareOutput::router_bwd})
-            for (const auto& logits : s.*field) {
-                // This share's rows of the whole-batch leaf: the shares before it hold first(i) rows' logits.
-                const int64_t per_row = logits.size(0) / std::max<int64_t>(1, first(i + 1) - first(i));
-                outputs.push_back(logits);                                 // [b * L, E]
-                seeds.push_back(weight * aux_grad[leaf++].narrow(0, first(i) * per_row, logits.size(0)));
+            for (const auto& router : s.*field) {
+                // This share's rows of the whole-batch leaf: the shares before it hold first(i) rows' tokens.
+                const torch::Tensor& probs = router.probs;                 // [b * L, E]
+                const int64_t per_row = probs.size(0) / std::max<int64_t>(1, first(i + 1) - first(i));
+                outputs.push_back(probs);
+                seeds.push_back(weight * aux_grad[leaf++].narrow(0, first(i) * per_row, probs.size(0)));
             }
         grads[static_cast<size_t>(i)] = torch::autograd::grad(outputs, params, seeds, /*retain_graph=*/false,
                                                               /*create_graph=*/false, /*allow_unused=*/true);
@@ -75,8 +77,8 @@ BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tenso
         else param.mutable_grad() = terms > 1 ? g : g.clone();
     }
     for (auto& s : y) out.loss_sum += s.loss.item<double>();
-    for (auto& r : out.router_fwd) r = r.detach();
-    for (auto& r : out.router_bwd) r = r.detach();
+    for (auto& r : out.router_fwd) r.probs = r.probs.detach();
+    for (auto& r : out.router_bwd) r.probs = r.probs.detach();
     return out;
 }
 

@@ -5,8 +5,8 @@
 // are summed in share order, so the result does not depend on thread timing, and equals the single-graph
 // gradient of   loss_scale * sum_i loss_i + aux(all router logits)   (times `weight`): each share returns the
 // *sum* of its rows' losses, and the load-balancing loss, which is not a sum over rows, is computed once over the
-// router logits of the whole batch, its gradient with respect to each share's logits fed into that share's
-// backward.
+// routers' outputs for the whole batch, its gradient with respect to each share's router probabilities fed into
+// that share's backward.
 #pragma once
 #include "janusdna/model.h"
 
@@ -17,16 +17,16 @@ namespace janusdna::train_detail {
 
 struct ShareOutput {
     torch::Tensor loss;                                // scalar: the sum of the share's per-row losses
-    std::vector<torch::Tensor> router_fwd, router_bwd; // per MoE layer, [rows of the share * L, E], with graph
+    std::vector<RouterOutput> router_fwd, router_bwd;  // per MoE layer, rows of the share * L; probs with graph
 };
 
 struct BatchResult {
     double loss_sum = 0; // sum over shares of loss (not scaled)
     double aux = 0;      // the aux loss over the whole batch (0 without MoE layers)
-    std::vector<torch::Tensor> router_fwd, router_bwd; // whole batch, detached
+    std::vector<RouterOutput> router_fwd, router_bwd; // whole batch, detached
 };
 
-// share(b0, b1) runs the forward of batch rows [b0, b1) with autograd on and returns its loss and router logits.
+// share(b0, b1) runs the forward of batch rows [b0, b1) with autograd on and returns its loss and routers.
 // Gradients of weight * (loss_scale * sum of losses + aux) are added to each parameter's .grad.
 BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tensor>& params, int64_t rows,
                            double loss_scale, double weight,

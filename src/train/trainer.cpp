@@ -33,7 +33,7 @@ namespace {
 
 struct MicroBatch {
     double ce = 0, aux = 0;                           // mean cross-entropy (nats) and the aux loss
-    std::vector<torch::Tensor> router_fwd, router_bwd; // per MoE layer, [B*L, E], detached
+    std::vector<RouterOutput> router_fwd, router_bwd; // per MoE layer, B*L rows, detached
 };
 
 // Forward and backward of one micro-batch: adds the gradient of weight * (mean CE + aux loss) to every
@@ -47,7 +47,7 @@ MicroBatch micro_batch(JanusModelImpl& model, const torch::Tensor& ids, double w
                                                 [&](int64_t b0, int64_t b1) {
         const torch::Tensor part = ids.narrow(0, b0, b1 - b0);             // [b, L]
         ForwardOptions fo;
-        fo.aux_loss = true; // collects the router logits
+        fo.aux_loss = true; // collects the routers' outputs
         ForwardOutput y = model.forward(part, fo);
         train_detail::ShareOutput s;
         // Targets are the inputs themselves: the logits at t never saw base t (MODEL.md 2.10).
@@ -109,9 +109,8 @@ StepStats Trainer::train_step(const WindowSampler& sampler) {
         sums[2] += (ids != 4).sum().item<int64_t>();
         st.expert_load_max.clear();
         for (auto* routers : {&y.router_fwd, &y.router_bwd})
-            for (const auto& logits : *routers) {
-                torch::Tensor chosen = top_k_indices(logits, model_->config.num_experts_per_tok).reshape(-1);
-                torch::Tensor load = torch::bincount(chosen, {}, model_->config.num_experts).to(torch::kDouble);
+            for (const auto& router : *routers) {
+                torch::Tensor load = torch::bincount(router.chosen.reshape(-1), {}, model_->config.num_experts).to(torch::kDouble);
                 st.expert_load_max.push_back((load.max() / load.sum()).item<double>());
             }
     }
