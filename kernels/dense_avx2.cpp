@@ -124,9 +124,38 @@ __attribute__((always_inline)) JANUSDNA_AVX2 inline void silu_mul_lockstep(const
 // Packs columns [c0, c0 + n) of W^T (W [N, K] row-major) into lanes [lane0, lane0 + width) of rows [0, Kpad) of a
 // [Kpad][16] panel, zero past n columns and K rows (every lane it owns is written: the panel is not zeroed first).
 // W's element (c, k) is at W[c * sc + k * sk] (sc = K, sk = 1 for a row-major [N, K]).
-void pack_columns(const float* W, int64_t sc, int64_t sk, int64_t K, int64_t Kpad, int64_t c0, int64_t n, int64_t width,
-                  float* panel, int64_t lane0) {
-    for (int64_t k = 0; k < Kpad; ++k)
+// Rows r[0..8) transposed in place: r[t][i] becomes the old r[i][t].
+JANUSDNA_AVX2 inline void transpose8(__m256 r[8]) {
+    __m256 t[8], u[8];
+    for (int i = 0; i < 4; ++i) {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; ++i) {
+        u[4 * i] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        u[4 * i + 1] = _mm256_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        u[4 * i + 2] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        u[4 * i + 3] = _mm256_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x20);
+        r[4 + i] = _mm256_permute2f128_ps(u[i], u[4 + i], 0x31);
+    }
+}
+
+JANUSDNA_AVX2 void pack_columns(const float* W, int64_t sc, int64_t sk, int64_t K, int64_t Kpad, int64_t c0, int64_t n,
+                                int64_t width, float* panel, int64_t lane0) {
+    int64_t k0 = 0;
+    if (sk == 1 && n == width && width % 8 == 0) { // row-major columns, all in use: 8 x 8 blocks transposed
+        for (; k0 + 8 <= K; k0 += 8)
+            for (int64_t j0 = 0; j0 < width; j0 += 8) {
+                __m256 r[8];
+                for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(W + (c0 + j0 + i) * sc + k0); // column j0 + i, k0..k0+8
+                transpose8(r);
+                for (int t = 0; t < 8; ++t) _mm256_storeu_ps(panel + (k0 + t) * kPanel + lane0 + j0, r[t]);
+            }
+    }
+    for (int64_t k = k0; k < Kpad; ++k)
         for (int64_t j = 0; j < width; ++j)
             panel[k * kPanel + lane0 + j] = k < K && j < n ? W[(c0 + j) * sc + k * sk] : 0.0f;
 }
