@@ -124,6 +124,12 @@ PackedMlp pack_mlp_avx2(const float* gate, const float* up, const float* down, i
 void pack_linear_avx2(PackedLinear& p, const float* weight, int64_t out, int64_t in, int64_t stride_out, int64_t stride_in);
 void pack_mlp_avx2(PackedMlp& p, const float* gate, const float* up, const float* down, int64_t hidden, int64_t inter);
 void linear_avx2(const LinearParams<float>& p, const PackedLinear& w, int64_t r0, int64_t r1);
+// The SwiGLU MLP's backward through W_down and the activation in one pass over rows [r0, r1): dh = dy W_down
+// (dy [M, H] at row stride lddy; down_t: W_down^T, i.e. W_down [H, I] packed as a linear layer with out = I,
+// in = H), then swiglu_act_bwd's dg, du from gu into dgu (both [M, 2I] contiguous). Each row block's dh stays in
+// L1 (never written out); the same results as linear_avx2 followed by swiglu_act_bwd_avx2.
+void swiglu_bwd_avx2(const float* dy, int64_t lddy, const PackedLinear& down_t, const float* gu, float* dgu, int64_t r0,
+                     int64_t r1);
 void swiglu_mlp_avx2(const MlpParams<float>& p, const PackedMlp& w, int64_t r0, int64_t r1);
 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64_t r1);
 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1);

@@ -492,6 +492,19 @@ TEST_CASE("SwiGLU MLP under autograd: activation kernels and the op's gradients"
             CHECK(max_diff(hv, h_expect) <= 1e-6 * max_abs(h_expect));
             CHECK(max_diff(dv.narrow(1, 0, I), expect[0]) <= 1e-6 * max_abs(expect[0]));
             CHECK(max_diff(dv.narrow(1, I, I), expect[1]) <= 1e-6 * max_abs(expect[1]));
+            // Through W_down in one pass (swiglu_bwd_avx2): dh = dy W_down never written; dy rows at a stride.
+            const int64_t H = 20;
+            Tensor dyw = torch::randn({M, H + 3}), wd = torch::randn({H, I}) / std::sqrt(double(H));
+            Tensor dh64 = torch::matmul(dyw.narrow(1, 1, H).to(kF64), wd.to(kF64));                  // [M, I]
+            Tensor dgu64 = torch::empty({M, 2 * I}, kF64);
+            kernels::swiglu_act_bwd_ref(gu.data_ptr<double>(), dh64.data_ptr<double>(), I, dgu64.data_ptr<double>(), 0, M);
+            const Tensor wdt = wd.t();                                                              // [I, H] view
+            kernels::PackedLinear pk;
+            kernels::pack_linear_avx2(pk, wdt.data_ptr<float>(), I, H, wdt.stride(0), wdt.stride(1));
+            Tensor dfused = torch::empty({M, 2 * I});
+            kernels::swiglu_bwd_avx2(dyw.data_ptr<float>() + 1, H + 3, pk, guf.data_ptr<float>(), dfused.data_ptr<float>(), 0, 4);
+            kernels::swiglu_bwd_avx2(dyw.data_ptr<float>() + 1, H + 3, pk, guf.data_ptr<float>(), dfused.data_ptr<float>(), 4, M);
+            CHECK(max_diff(dfused, dgu64) <= 2e-6 * max_abs(dgu64));
         }
     }
     // The op: float32 with a graph against float64 torch ops, every input's gradient.

@@ -112,6 +112,17 @@ void linear_into(const Tensor& x, const Tensor& weight, const Tensor& bias, floa
     parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::linear_avx2(p, packed, r0, r1); });
 }
 
+// The SwiGLU MLP's backward through W_down [H, I] and the activation: dgu [M, 2I] from dy's M rows (row stride
+// read from the tensor) and the forward's gu [M, 2I], contiguous float32, without dh in memory (swiglu_bwd_avx2).
+void swiglu_bwd_into(const Tensor& dy, const Tensor& down, const float* gu, float* dgu) {
+    int64_t M = 0, lddy = 0;
+    const Tensor ys = rows_of(dy, M, lddy);
+    if (M == 0) return;
+    const kernels::PackedLinear& packed = thread_pack(down.t()); // W_down^T [I, H]: out = I, in = H
+    const float* dyp = ys.data_ptr<float>();
+    parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) { kernels::swiglu_bwd_avx2(dyp, lddy, packed, gu, dgu, r0, r1); });
+}
+
 // y = x W^T + b (+ residual) on the AVX2 kernel (no autograd).
 Tensor linear_kernel(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& residual = {}) {
     const int64_t K = x.size(-1), N = weight.size(0);
@@ -229,11 +240,8 @@ struct SwigluMlpFn : torch::autograd::Function<SwigluMlpFn> {
         const Tensor &x = saved[0], &wgu = saved[1], &down = saved[2], &gu = saved[3], &h = saved[4];
         const int64_t H = x.size(-1), I = down.size(1), M = gu.size(0);
         const Tensor dy = grad_outputs[0].reshape({M, H});                  // [M, H]
-        const Tensor dh = linear_kernel(dy, down.t().contiguous(), Tensor()); // [M, I]
         Tensor dgu = torch::empty({M, 2 * I}, gu.options());                // [M, 2I]
-        parallel_for(0, M, kGrainRows, [&](int64_t r0, int64_t r1) {
-            kernels::swiglu_act_bwd_avx2(gu.data_ptr<float>(), dh.data_ptr<float>(), I, dgu.data_ptr<float>(), r0, r1);
-        });
+        swiglu_bwd_into(dy, down, gu.data_ptr<float>(), dgu.data_ptr<float>()); // through dh = dy W_down
         torch::autograd::variable_list grads(4);
         if (ctx->needs_input_grad(0)) grads[0] = linear_kernel(dgu, wgu.t().contiguous(), Tensor()).view(x.sizes()); // [..., H]
         if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
@@ -383,13 +391,7 @@ struct MoeExpertsFn : torch::autograd::Function<MoeExpertsFn> {
             if (m == 0) continue;
             const Tensor &gate = s[6 + e], &up = s[6 + E + e], &down = s[6 + 2 * E + e];
             const Tensor dyo_e = dyo.narrow(0, b, m);                       // [m, H]
-            Tensor dh = torch::empty({m, I}, xg.options());                 // [m, I]
-            linear_into(dyo_e, down.t(), {}, dh.data_ptr<float>(), I);
-            const float *gp = gu.data_ptr<float>() + b * 2 * I, *dhp = dh.data_ptr<float>();
-            float* dgp = dgu.data_ptr<float>() + b * 2 * I;
-            parallel_for(0, m, kGrainRows, [&](int64_t r0, int64_t r1) {
-                kernels::swiglu_act_bwd_avx2(gp, dhp, I, dgp, r0, r1);
-            });
+            swiglu_bwd_into(dyo_e, down, gu.data_ptr<float>() + b * 2 * I, dgu.data_ptr<float>() + b * 2 * I); // via dh
             const Tensor dgu_e = dgu.narrow(0, b, m);                       // [m, 2I]
             // dx = dg W_gate + du W_up: the second GEMM adds the first's rows as its residual (in place).
             float* dxp = dxg.data_ptr<float>() + b * H;
