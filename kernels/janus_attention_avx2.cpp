@@ -270,6 +270,13 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
             lo0[r] = real ? int32_t(blk.ranges[r][0].begin) : 0, hi0[r] = real ? int32_t(blk.ranges[r][0].end) : 0;
             lo1[r] = real ? int32_t(blk.ranges[r][1].begin) : 0, hi1[r] = real ? int32_t(blk.ranges[r][1].end) : 0;
         }
+        // The keys every row allows through its first range, [cover[0], cover[1]), and through its second, [cover[2],
+        // cover[3]) (the largest begin and the smallest end over the rows).
+        int64_t cover[4] = {0, Tn, 0, Tn};
+        for (int64_t r = 0; r < rows; ++r) {
+            cover[0] = std::max<int64_t>(cover[0], lo0[r]), cover[1] = std::min<int64_t>(cover[1], hi0[r]);
+            cover[2] = std::max<int64_t>(cover[2], lo1[r]), cover[3] = std::min<int64_t>(cover[3], hi1[r]);
+        }
         std::fill(Ot.data, Ot.data + d * kRows, 0.0f);
         std::fill(m.data, m.data + kRows, kNegInf);
         std::fill(l.data, l.data + kRows, 0.0f);
@@ -279,10 +286,9 @@ JANUSDNA_AVX2 void fwd_rows(const AttentionParams<float>& p, float* out, float* 
             for (int64_t tile = tile_lo[x]; tile < tile_hi[x]; ++tile) {
                 const int64_t k0 = tile * kKeys, k1 = std::min(Tn, k0 + kKeys), nk = k1 - k0;
                 score_gemm_max(nk, d, k + k0 * hd, hd, Qt.data, St.data, smax.data); // S^T = K (scale Q)^T, its max
-                // Mask unless every row allows every key of the tile.
-                bool full = rows == kRows;
-                for (int64_t r = 0; r < rows && full; ++r)
-                    full = (lo0[r] <= k0 && k1 <= hi0[r]) || (lo1[r] <= k0 && k1 <= hi1[r]);
+                // Mask unless every row allows every key of the tile through the same one of its two ranges (a
+                // tile that rows allow through different ranges is masked too: same result, more work).
+                const bool full = rows == kRows && ((cover[0] <= k0 && k1 <= cover[1]) || (cover[2] <= k0 && k1 <= cover[3]));
                 if (!full) {
                     for (int64_t g = 0; g < G; ++g) {
                         const __m256i a0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(lo0 + 8 * g));
