@@ -396,25 +396,71 @@ JANUSDNA_AVX2 void weight_grad_avx2(const WeightGradParams<float>& p) {
         }
 }
 
-JANUSDNA_AVX2 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64_t r1) {
+// Lane r = the sum of v[r]'s 8 lanes, for 8 vectors at once (one reduction tree instead of eight hsums).
+JANUSDNA_AVX2 inline __m256 hsum8(const __m256 v[8]) {
+    const __m256 a = _mm256_hadd_ps(_mm256_hadd_ps(v[0], v[1]), _mm256_hadd_ps(v[2], v[3])); // rows 0-3, per 128-bit half
+    const __m256 b = _mm256_hadd_ps(_mm256_hadd_ps(v[4], v[5]), _mm256_hadd_ps(v[6], v[7])); // rows 4-7
+    return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
+}
+
+// RMSNorm of one row with its 1 / rms given; Full: D is a multiple of 8 (no masked tail).
+template <bool Full>
+JANUSDNA_AVX2 inline void rmsnorm_scale_row(const float* x, const float* weight, int64_t D, __m256 inv, float* y) {
+    for (int64_t k = 0; k < D; k += 8) {
+        if (Full) {
+            _mm256_storeu_ps(y + k, _mm256_mul_ps(_mm256_loadu_ps(weight + k), _mm256_mul_ps(_mm256_loadu_ps(x + k), inv)));
+            continue;
+        }
+        const int n = static_cast<int>(std::min<int64_t>(8, D - k));
+        const __m256i mask = lane_mask(n);
+        store_n(y + k, _mm256_mul_ps(load_n(weight + k, n, mask), _mm256_mul_ps(load_n(x + k, n, mask), inv)), n, mask);
+    }
+}
+
+// Sum of squares of one row's D floats, per lane.
+template <bool Full>
+JANUSDNA_AVX2 inline __m256 row_squares(const float* x, int64_t D) {
+    __m256 ss = _mm256_setzero_ps();
+    for (int64_t k = 0; k < D; k += 8) {
+        const int n = Full ? 8 : static_cast<int>(std::min<int64_t>(8, D - k));
+        const __m256 v = Full ? _mm256_loadu_ps(x + k) : load_n(x + k, n, lane_mask(n));
+        ss = _mm256_fmadd_ps(v, v, ss);
+    }
+    return ss;
+}
+
+template <bool Full>
+JANUSDNA_AVX2 void rmsnorm_rows(const RmsNormParams<float>& p, int64_t r0, int64_t r1) {
     const int64_t D = p.dim;
     const float eps = static_cast<float>(p.eps);
-    for (int64_t r = r0; r < r1; ++r) {
-        const float* x = p.x + r * p.ldx;
-        float* y = p.y + r * p.ldy;
-        __m256 ss = _mm256_setzero_ps();
-        for (int64_t k = 0; k < D; k += 8) {
-            const int n = static_cast<int>(std::min<int64_t>(8, D - k));
-            const __m256 v = load_n(x + k, n, lane_mask(n));
-            ss = _mm256_fmadd_ps(v, v, ss);
+    constexpr int64_t kChunkRows = 64;
+    alignas(32) float inv[kChunkRows];
+    for (int64_t c0 = r0; c0 < r1; c0 += kChunkRows) {
+        const int64_t n = std::min(kChunkRows, r1 - c0);
+        // 1 / rms of the chunk's rows, eight at a time (groups independent of each other, so they overlap)...
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 ss[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) ss[j] = row_squares<Full>(p.x + (c0 + i + j) * p.ldx, D);
+            const __m256 ms = _mm256_add_ps(_mm256_div_ps(hsum8(ss), set1(static_cast<float>(D))), set1(eps));
+            _mm256_store_ps(inv + i, _mm256_div_ps(set1(1.0f), _mm256_sqrt_ps(ms)));
         }
-        const __m256 inv = set1(1.0f / std::sqrt(hsum(ss) / static_cast<float>(D) + eps));
-        for (int64_t k = 0; k < D; k += 8) {
-            const int n = static_cast<int>(std::min<int64_t>(8, D - k));
-            const __m256i mask = lane_mask(n);
-            store_n(y + k, _mm256_mul_ps(load_n(p.weight + k, n, mask), _mm256_mul_ps(load_n(x + k, n, mask), inv)), n, mask);
-        }
+        for (; i < n; ++i)
+            inv[i] = 1.0f / std::sqrt(hsum(row_squares<Full>(p.x + (c0 + i) * p.ldx, D)) / static_cast<float>(D) + eps);
+        // ... then the rows scaled.
+        for (i = 0; i < n; ++i)
+            rmsnorm_scale_row<Full>(p.x + (c0 + i) * p.ldx, p.weight, D, _mm256_broadcast_ss(inv + i), p.y + (c0 + i) * p.ldy);
     }
+}
+
+// Rows go in chunks of 64: first every row's 1 / rms, eight rows at a time (their sums of squares as eight
+// independent chains, one reduction tree for all eight totals, one vector square root and division), then the
+// scaling. One row at a time, each row's chain (FMAs, horizontal sum, scalar square root and division, then the
+// scaling that waits for it) was latency-bound: 41 cycles per row at D = 32 in L1.
+JANUSDNA_AVX2 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64_t r1) {
+    if (p.dim % 8 == 0) rmsnorm_rows<true>(p, r0, r1);
+    else rmsnorm_rows<false>(p, r0, r1);
 }
 
 JANUSDNA_AVX2 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1) {
