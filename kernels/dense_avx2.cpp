@@ -463,32 +463,77 @@ JANUSDNA_AVX2 void rmsnorm_avx2(const RmsNormParams<float>& p, int64_t r0, int64
     else rmsnorm_rows<false>(p, r0, r1);
 }
 
-JANUSDNA_AVX2 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1) {
+// Row r's per-lane sums of x^2 and of dy w x (RMSNorm's backward).
+template <bool Full>
+JANUSDNA_AVX2 inline void rmsnorm_bwd_sums(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r,
+                                           __m256& ss, __m256& dot) {
+    const int64_t D = p.dim;
+    const float* x = p.x + r * p.ldx;
+    const float* dy = g.grad_out + r * D;
+    ss = _mm256_setzero_ps(), dot = _mm256_setzero_ps();
+    for (int64_t k = 0; k < D; k += 8) {
+        const int n = Full ? 8 : static_cast<int>(std::min<int64_t>(8, D - k));
+        const __m256i mask = lane_mask(n);
+        const __m256 xv = Full ? _mm256_loadu_ps(x + k) : load_n(x + k, n, mask);
+        const __m256 dv = Full ? _mm256_loadu_ps(dy + k) : load_n(dy + k, n, mask);
+        const __m256 wv = Full ? _mm256_loadu_ps(p.weight + k) : load_n(p.weight + k, n, mask);
+        ss = _mm256_fmadd_ps(xv, xv, ss);
+        dot = _mm256_fmadd_ps(_mm256_mul_ps(dv, wv), xv, dot);
+    }
+}
+
+// RMSNorm's backward in chunks of 64 rows, as the forward: each row's 1 / rms and its coefficient
+// inv^3 (dy w . x) / D first, eight rows at a time; then per 8 columns over the chunk's rows, grad_x stored and the
+// weight gradient summed in a register (added to grad_weight once per chunk and column vector, instead of a
+// load-add-store chain through grad_weight from row to row).
+template <bool Full>
+JANUSDNA_AVX2 void rmsnorm_bwd_rows(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1) {
     const int64_t D = p.dim, ldgx = g.ldgx ? g.ldgx : D;
     const float eps = static_cast<float>(p.eps);
-    for (int64_t r = r0; r < r1; ++r) {
-        const float* x = p.x + r * p.ldx;
-        const float* dy = g.grad_out + r * D;
-        __m256 ss = _mm256_setzero_ps(), dot = _mm256_setzero_ps();
-        for (int64_t k = 0; k < D; k += 8) {
-            const int n = static_cast<int>(std::min<int64_t>(8, D - k));
-            const __m256i mask = lane_mask(n);
-            const __m256 xv = load_n(x + k, n, mask);
-            ss = _mm256_fmadd_ps(xv, xv, ss);
-            dot = _mm256_fmadd_ps(_mm256_mul_ps(load_n(dy + k, n, mask), load_n(p.weight + k, n, mask)), xv, dot);
+    const __m256 dim = set1(static_cast<float>(D));
+    constexpr int64_t kChunkRows = 64;
+    alignas(32) float inv[kChunkRows], coef[kChunkRows];
+    for (int64_t c0 = r0; c0 < r1; c0 += kChunkRows) {
+        const int64_t n = std::min(kChunkRows, r1 - c0);
+        int64_t i = 0;
+        for (; i + 8 <= n; i += 8) {
+            __m256 ss[8], dot[8];
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; ++j) rmsnorm_bwd_sums<Full>(p, g, c0 + i + j, ss[j], dot[j]);
+            const __m256 iv = _mm256_div_ps(set1(1.0f), _mm256_sqrt_ps(_mm256_add_ps(_mm256_div_ps(hsum8(ss), dim), set1(eps))));
+            _mm256_store_ps(inv + i, iv);
+            _mm256_store_ps(coef + i, _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(iv, iv), iv), hsum8(dot)), dim));
         }
-        const float inv = 1.0f / std::sqrt(hsum(ss) / static_cast<float>(D) + eps);
-        const __m256 vinv = set1(inv), vc = set1(inv * inv * inv * hsum(dot) / static_cast<float>(D));
+        for (; i < n; ++i) {
+            __m256 ss, dot;
+            rmsnorm_bwd_sums<Full>(p, g, c0 + i, ss, dot);
+            inv[i] = 1.0f / std::sqrt(hsum(ss) / static_cast<float>(D) + eps);
+            coef[i] = inv[i] * inv[i] * inv[i] * hsum(dot) / static_cast<float>(D);
+        }
         for (int64_t k = 0; k < D; k += 8) {
-            const int n = static_cast<int>(std::min<int64_t>(8, D - k));
-            const __m256i mask = lane_mask(n);
-            const __m256 xv = load_n(x + k, n, mask), dv = load_n(dy + k, n, mask);
-            const __m256 gx = _mm256_fnmadd_ps(vc, xv, _mm256_mul_ps(vinv, _mm256_mul_ps(dv, load_n(p.weight + k, n, mask))));
-            store_n(g.grad_x + r * ldgx + k, gx, n, mask);
+            const int nk = Full ? 8 : static_cast<int>(std::min<int64_t>(8, D - k));
+            const __m256i mask = lane_mask(nk);
+            const __m256 wv = Full ? _mm256_loadu_ps(p.weight + k) : load_n(p.weight + k, nk, mask);
+            __m256 gw = _mm256_setzero_ps();
+            for (i = 0; i < n; ++i) {
+                const int64_t r = c0 + i;
+                const __m256 xv = Full ? _mm256_loadu_ps(p.x + r * p.ldx + k) : load_n(p.x + r * p.ldx + k, nk, mask);
+                const __m256 dv = Full ? _mm256_loadu_ps(g.grad_out + r * D + k) : load_n(g.grad_out + r * D + k, nk, mask);
+                const __m256 vinv = _mm256_broadcast_ss(inv + i);
+                const __m256 gx = _mm256_fnmadd_ps(_mm256_broadcast_ss(coef + i), xv, _mm256_mul_ps(vinv, _mm256_mul_ps(dv, wv)));
+                if (Full) _mm256_storeu_ps(g.grad_x + r * ldgx + k, gx);
+                else store_n(g.grad_x + r * ldgx + k, gx, nk, mask);
+                gw = _mm256_fmadd_ps(_mm256_mul_ps(dv, xv), vinv, gw);
+            }
             if (g.grad_weight)
-                store_n(g.grad_weight + k, _mm256_fmadd_ps(_mm256_mul_ps(dv, xv), vinv, load_n(g.grad_weight + k, n, mask)), n, mask);
+                store_n(g.grad_weight + k, _mm256_add_ps(load_n(g.grad_weight + k, nk, mask), gw), nk, mask);
         }
     }
+}
+
+JANUSDNA_AVX2 void rmsnorm_bwd_avx2(const RmsNormParams<float>& p, const RmsNormGrads<float>& g, int64_t r0, int64_t r1) {
+    if (p.dim % 8 == 0) rmsnorm_bwd_rows<true>(p, g, r0, r1);
+    else rmsnorm_bwd_rows<false>(p, g, r0, r1);
 }
 
 JANUSDNA_AVX2 void swiglu_act_avx2(const float* gu, int64_t inter, float* h, int64_t r0, int64_t r1) {
