@@ -167,7 +167,7 @@ struct LinearFn : torch::autograd::Function<LinearFn> {
         const Tensor& dy = grad_outputs[0];                                 // [..., N]
         const int64_t K = x.size(-1), N = w.size(0);
         torch::autograd::variable_list grads(3);
-        if (ctx->needs_input_grad(0)) grads[0] = linear_kernel(dy, w.t().contiguous(), Tensor()); // [..., K]
+        if (ctx->needs_input_grad(0)) grads[0] = linear_kernel(dy, w.t(), Tensor()); // [..., K] (packed from the transposed view)
         if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
             const Tensor dy2 = dy.reshape({-1, N});                         // [M, N]
             if (ctx->needs_input_grad(1)) grads[1] = weight_grad_kernel(dy2, x.reshape({-1, K})); // [N, K]
@@ -243,7 +243,7 @@ struct SwigluMlpFn : torch::autograd::Function<SwigluMlpFn> {
         Tensor dgu = torch::empty({M, 2 * I}, gu.options());                // [M, 2I]
         swiglu_bwd_into(dy, down, gu.data_ptr<float>(), dgu.data_ptr<float>()); // through dh = dy W_down
         torch::autograd::variable_list grads(4);
-        if (ctx->needs_input_grad(0)) grads[0] = linear_kernel(dgu, wgu.t().contiguous(), Tensor()).view(x.sizes()); // [..., H]
+        if (ctx->needs_input_grad(0)) grads[0] = linear_kernel(dgu, wgu.t(), Tensor()).view(x.sizes()); // [..., H]
         if (ctx->needs_input_grad(1) || ctx->needs_input_grad(2)) {
             const Tensor dwgu = weight_grad_kernel(dgu, x.reshape({M, H})); // [2I, H]
             if (ctx->needs_input_grad(1)) grads[1] = dwgu.narrow(0, 0, I);
