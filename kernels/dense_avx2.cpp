@@ -104,26 +104,20 @@ JANUSDNA_AVX2 void strided_rows(int R, const float* a, int64_t lda, int64_t M, c
     block_rows<2>(R, Strided{a, lda}, M, panel, ldp, to_buffer(out));
 }
 
-// x[i] = the 8 N floats at g, s[i] = sigmoid(x[i]) as sigmoid_fast_ps (same operations, same results) with the N
-// vectors' exps in lockstep (exp2_nonpos_lockstep): one sigmoid is a chain of ~20 dependent ops, and the GEMM's
-// epilogue ran its SiLUs one after another.
+// x[i] = the 8 N floats at g, s[i] = their sigmoids (sigmoid_lockstep): the GEMM's epilogue had run its SiLUs
+// one after another.
 template <int N>
-__attribute__((always_inline)) JANUSDNA_AVX2 inline void sigmoid_lockstep(const float* g, __m256* x, __m256* s) {
-    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)));
+__attribute__((always_inline)) JANUSDNA_AVX2 inline void load_sigmoid_lockstep(const float* g, __m256* x, __m256* s) {
 #pragma GCC unroll 8
     for (int i = 0; i < N; ++i) x[i] = _mm256_loadu_ps(g + 8 * i);
-#pragma GCC unroll 8
-    for (int i = 0; i < N; ++i) s[i] = _mm256_mul_ps(_mm256_or_ps(x[i], sign), set1(1.44269504088896341f)); // -|x| log2(e)
-    exp2_nonpos_lockstep<N>(s);
-#pragma GCC unroll 8
-    for (int i = 0; i < N; ++i) s[i] = sigmoid_from_exp(x[i], s[i]);
+    sigmoid_lockstep<N>(x, s);
 }
 
 // h[i] = silu(g[i]) u[i] for 8 N floats.
 template <int N>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void silu_mul_lockstep(const float* g, const float* u, float* h) {
     __m256 x[N], s[N];
-    sigmoid_lockstep<N>(g, x, s);
+    load_sigmoid_lockstep<N>(g, x, s);
 #pragma GCC unroll 8
     for (int i = 0; i < N; ++i) _mm256_storeu_ps(h + 8 * i, _mm256_mul_ps(_mm256_mul_ps(x[i], s[i]), _mm256_loadu_ps(u + 8 * i)));
 }
@@ -133,7 +127,7 @@ template <int N>
 __attribute__((always_inline)) JANUSDNA_AVX2 inline void swiglu_grad_lockstep(const float* g, const float* u, const float* dh,
                                                                               float* dg, float* du) {
     __m256 gv[N], s[N];
-    sigmoid_lockstep<N>(g, gv, s);
+    load_sigmoid_lockstep<N>(g, gv, s);
 #pragma GCC unroll 8
     for (int j = 0; j < N; ++j) {
         const __m256 uv = _mm256_loadu_ps(u + 8 * j), d = _mm256_loadu_ps(dh + 8 * j);

@@ -162,6 +162,18 @@ JANUSDNA_AVX2 inline __m256 sigmoid_fast_ps(__m256 x) {
 // x * sigmoid(x) without a division (see sigmoid_fast_ps).
 JANUSDNA_AVX2 inline __m256 silu_fast_ps(__m256 x) { return _mm256_mul_ps(x, sigmoid_fast_ps(x)); }
 
+// s[i] = sigmoid_fast_ps(x[i]) for i < N (the same operations, the same results) with the N exps in lockstep
+// (exp2_nonpos_lockstep): one sigmoid is a chain of ~20 dependent ops.
+template <int N>
+__attribute__((always_inline)) JANUSDNA_AVX2 inline void sigmoid_lockstep(const __m256* x, __m256* s) {
+    const __m256 sign = _mm256_castsi256_ps(_mm256_set1_epi32(int(0x80000000)));
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) s[i] = _mm256_mul_ps(_mm256_or_ps(x[i], sign), set1(1.44269504088896341f)); // -|x| log2(e)
+    exp2_nonpos_lockstep<N>(s);
+#pragma GCC unroll 8
+    for (int i = 0; i < N; ++i) s[i] = sigmoid_from_exp(x[i], s[i]);
+}
+
 // Mask with the first n (0..8) lanes set, for _mm256_maskload_ps / _mm256_maskstore_ps.
 JANUSDNA_AVX2 inline __m256i lane_mask(int n) {
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
