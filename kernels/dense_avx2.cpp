@@ -397,6 +397,15 @@ JANUSDNA_AVX2 inline __m256 hsum8(const __m256 v[8]) {
     return _mm256_add_ps(_mm256_permute2f128_ps(a, b, 0x20), _mm256_permute2f128_ps(a, b, 0x31));
 }
 
+// 1 / sqrt(sum / D + eps) of eight rows' per-lane sums of squares (lane r: row r), and of one row's.
+JANUSDNA_AVX2 inline __m256 inv_rms8(const __m256 ss[8], int64_t D, float eps) {
+    const __m256 mean = _mm256_div_ps(hsum8(ss), set1(static_cast<float>(D)));
+    return _mm256_div_ps(set1(1.0f), _mm256_sqrt_ps(_mm256_add_ps(mean, set1(eps))));
+}
+JANUSDNA_AVX2 inline float inv_rms1(__m256 ss, int64_t D, float eps) {
+    return 1.0f / std::sqrt(hsum(ss) / static_cast<float>(D) + eps);
+}
+
 // RMSNorm of one row with its 1 / rms given; Full: D is a multiple of 8 (no masked tail).
 template <bool Full>
 JANUSDNA_AVX2 inline void rmsnorm_scale_row(const float* x, const float* weight, int64_t D, __m256 inv, float* y) {
@@ -437,11 +446,9 @@ JANUSDNA_AVX2 void rmsnorm_rows(const RmsNormParams<float>& p, int64_t r0, int64
             __m256 ss[8];
 #pragma GCC unroll 8
             for (int j = 0; j < 8; ++j) ss[j] = row_squares<Full>(p.x + (c0 + i + j) * p.ldx, D);
-            const __m256 ms = _mm256_add_ps(_mm256_div_ps(hsum8(ss), set1(static_cast<float>(D))), set1(eps));
-            _mm256_store_ps(inv + i, _mm256_div_ps(set1(1.0f), _mm256_sqrt_ps(ms)));
+            _mm256_store_ps(inv + i, inv_rms8(ss, D, eps));
         }
-        for (; i < n; ++i)
-            inv[i] = 1.0f / std::sqrt(hsum(row_squares<Full>(p.x + (c0 + i) * p.ldx, D)) / static_cast<float>(D) + eps);
+        for (; i < n; ++i) inv[i] = inv_rms1(row_squares<Full>(p.x + (c0 + i) * p.ldx, D), D, eps);
         // ... then the rows scaled.
         for (i = 0; i < n; ++i)
             rmsnorm_scale_row<Full>(p.x + (c0 + i) * p.ldx, p.weight, D, _mm256_broadcast_ss(inv + i), p.y + (c0 + i) * p.ldy);
@@ -494,14 +501,14 @@ JANUSDNA_AVX2 void rmsnorm_bwd_rows(const RmsNormParams<float>& p, const RmsNorm
             __m256 ss[8], dot[8];
 #pragma GCC unroll 8
             for (int j = 0; j < 8; ++j) rmsnorm_bwd_sums<Full>(p, g, c0 + i + j, ss[j], dot[j]);
-            const __m256 iv = _mm256_div_ps(set1(1.0f), _mm256_sqrt_ps(_mm256_add_ps(_mm256_div_ps(hsum8(ss), dim), set1(eps))));
+            const __m256 iv = inv_rms8(ss, D, eps);
             _mm256_store_ps(inv + i, iv);
             _mm256_store_ps(coef + i, _mm256_div_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_mul_ps(iv, iv), iv), hsum8(dot)), dim));
         }
         for (; i < n; ++i) {
             __m256 ss, dot;
             rmsnorm_bwd_sums<Full>(p, g, c0 + i, ss, dot);
-            inv[i] = 1.0f / std::sqrt(hsum(ss) / static_cast<float>(D) + eps);
+            inv[i] = inv_rms1(ss, D, eps);
             coef[i] = inv[i] * inv[i] * inv[i] * hsum(dot) / static_cast<float>(D);
         }
         for (int64_t k = 0; k < D; k += 8) {
