@@ -64,6 +64,7 @@ int main(int argc, char** argv) {
     }
     try {
         set_compute_threads(threads);
+        tune_allocator(); // as the janusdna command does (subcommands/main.cpp)
         LoadedModel m = load_model(argv[1]);
         const int64_t train = default_window(m.metadata);
         opt.window = window < 0 ? train : window;
