@@ -10,8 +10,10 @@ packages=(
   libhts-dev                              # htslib: FASTA/BED/VCF/BCF, bgzip, tabix, faidx
   libcli11-dev libfmt-dev nlohmann-json3-dev zlib1g-dev
   libbigwig-dev                           # bigWig tracks for genome browsers
+  libyaml-cpp-dev                         # the reference's YAML model configs (janusdna convert --config)
   doctest-dev                             # unit tests
   samtools bcftools tabix bedtools        # CLI tests and README pipelines check interoperability with these
+  python3                                 # CLI tests: its standard library reads safetensors and crafts checkpoints
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -15,6 +15,7 @@ int main_track(int argc, char** argv);
 int main_pretrain(int argc, char** argv);
 int main_finetune(int argc, char** argv);
 int main_evaluate(int argc, char** argv);
+int main_convert(int argc, char** argv);
 
 namespace {
 
@@ -28,6 +29,7 @@ struct Command {
 const Command kCommands[] = {
     {"info", main_info, "Models", "describe a model file: config, layer plan, parameters, checksum"},
     {"pretrain", main_pretrain, "Models", "train JanusDNA on a genome (resumable, data-parallel)"},
+    {"convert", main_convert, "Models", "convert the reference's checkpoints (Lightning, Hugging Face) safely; export to HF"},
     {"finetune", main_finetune, "Models", "fine-tune a sequence classifier on a labelled dataset (GUE, GenomicBenchmarks, ...)"},
     {"embed", main_embed, "Inference", "embeddings of genomic regions, per base or pooled (BED, NPY, safetensors)"},
     {"predict", main_predict, "Inference", "per-base probabilities for every record of a FASTA file"},

@@ -94,6 +94,7 @@ int main_score_variants(int argc, char** argv) {
         const VcfOutType type = vcf_out_type(out_type, out_path);
         Reference ref = Reference::open(fasta, warn);
         LoadedModel m = load_model(resolve_model_path(model_opt));
+        require_language_model(m);
         if (window == 0) window = cli::default_window(m);
         Runner runner(*m.model, batch);
         ScoreOptions so;

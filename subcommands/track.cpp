@@ -113,6 +113,7 @@ int main_track(int argc, char** argv) {
             else merged.push_back(r);
         }
         LoadedModel m = load_model(resolve_model_path(model_opt));
+        require_language_model(m);
         if (window == 0) window = cli::default_window(m);
         Runner runner(*m.model, batch);
         const std::string provenance = no_version ? "" : fmt::format("janusdna {} ({}); model {} (md5 {}); window {}; strand {}",

@@ -31,6 +31,8 @@ public:
     void commit();
 
     const std::string& path() const { return path_; }
+    // Where the data is until commit() (empty for stdout): for checking what was written before committing it.
+    const std::string& temp_path() const { return temp_path_; }
 
 private:
     void release() noexcept; // closes and removes the temp file if not committed

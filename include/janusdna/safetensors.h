@@ -18,6 +18,8 @@
 
 namespace janusdna {
 
+class AtomicFile;
+
 enum class DType { F64, F32, F16, BF16, I64, I32, I16, I8, U8, BOOL };
 
 // The safetensors spelling: "F64", "F32", "F16", "BF16", "I64", "I32", "I16", "I8", "U8", "BOOL".
@@ -76,17 +78,25 @@ public:
     // Copies the bytes. Throws janusdna::Error on a duplicate or reserved name, a negative dimension, or
     // nbytes != numel(shape) * dtype_size(dtype).
     void add(std::string name, DType dtype, std::vector<int64_t> shape, const void* data, size_t nbytes);
+    // The same without the copy: `data` must stay valid until the file is written (large conversions).
+    void add_view(std::string name, DType dtype, std::vector<int64_t> shape, const void* data, size_t nbytes);
     void set_metadata(std::string key, std::string value);
     // Writes the file atomically (AtomicFile: temp file + rename; "-" is stdout).
     void write(const std::string& path) const;
+    // Writes into an open AtomicFile without committing it (the caller checks the result first).
+    void write(AtomicFile& file) const;
     std::string to_bytes() const;
 
 private:
     struct Entry {
         DType dtype;
         std::vector<int64_t> shape;
-        std::string bytes;
+        std::string bytes;       // the copy (add)
+        std::string_view view;   // the caller's data (add_view)
+        bool owned;
+        std::string_view data() const { return owned ? std::string_view(bytes) : view; }
     };
+    void add_entry(std::string name, DType dtype, std::vector<int64_t> shape, const void* data, size_t nbytes, bool copy);
     // The 8-byte length prefix plus the padded JSON header.
     std::string header_bytes() const;
 

@@ -2,6 +2,7 @@
 
 #include "janusdna/atomic_file.h"
 #include "janusdna/error.h"
+#include "janusdna/mapped_file.h"
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -10,12 +11,8 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <fcntl.h>
 #include <limits>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <tuple>
-#include <unistd.h>
 #include <utility>
 
 // Tensor bytes are handed over in host order and safetensors is little-endian; we only build for such hosts.
@@ -134,18 +131,7 @@ int64_t TensorView::numel() const {
 // ---------------------------------------------------------------- reader
 
 struct SafetensorsFile::Storage {
-    const char* data = nullptr;
-    size_t size = 0;
-    void* map = nullptr; // set when data is an mmap of the file
-    size_t map_size = 0;
-    std::string bytes; // set when data is in memory (from_bytes)
-
-    Storage() = default;
-    Storage(const Storage&) = delete;
-    Storage& operator=(const Storage&) = delete;
-    ~Storage() {
-        if (map) munmap(map, map_size);
-    }
+    MappedFile file;
 };
 
 SafetensorsFile::SafetensorsFile(SafetensorsFile&&) noexcept = default;
@@ -155,34 +141,7 @@ SafetensorsFile::~SafetensorsFile() = default;
 SafetensorsFile SafetensorsFile::open(const std::string& path) {
     SafetensorsFile file;
     file.path_ = path;
-    file.storage_ = std::make_unique<Storage>();
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) throw Error(fmt::format("{}: cannot open: {}", path, std::strerror(errno)));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int err = errno;
-        close(fd);
-        throw Error(fmt::format("{}: cannot stat: {}", path, std::strerror(err)));
-    }
-    // A pipe or directory cannot be mapped; say so instead of reporting a confusing mmap error.
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        throw Error(fmt::format("{}: not a regular file", path));
-    }
-    size_t size = static_cast<size_t>(st.st_size);
-    if (size > 0) { // mmap rejects length 0; parse() reports the empty file
-        void* map = mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int err = errno;
-            close(fd);
-            throw Error(fmt::format("{}: cannot map: {}", path, std::strerror(err)));
-        }
-        file.storage_->map = map;
-        file.storage_->map_size = size;
-        file.storage_->data = static_cast<const char*>(map);
-        file.storage_->size = size;
-    }
-    close(fd); // the mapping keeps the file alive
+    file.storage_ = std::make_unique<Storage>(Storage{MappedFile::open(path)});
     file.parse();
     return file;
 }
@@ -190,10 +149,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
 SafetensorsFile SafetensorsFile::from_bytes(std::string bytes, std::string label) {
     SafetensorsFile file;
     file.path_ = std::move(label);
-    file.storage_ = std::make_unique<Storage>();
-    file.storage_->bytes = std::move(bytes);
-    file.storage_->data = file.storage_->bytes.data();
-    file.storage_->size = file.storage_->bytes.size();
+    file.storage_ = std::make_unique<Storage>(Storage{MappedFile::from_bytes(std::move(bytes))});
     file.parse();
     return file;
 }
@@ -205,8 +161,8 @@ const TensorView* SafetensorsFile::find(const std::string& name) const {
 }
 
 void SafetensorsFile::parse() {
-    const char* base = storage_->data;
-    const uint64_t size = storage_->size;
+    const char* base = storage_->file.bytes().data();
+    const uint64_t size = storage_->file.bytes().size();
     auto not_safetensors = [&](const std::string& why) {
         return Error(fmt::format("{}: not a safetensors file ({})", path_, why));
     };
@@ -321,6 +277,16 @@ void SafetensorsFile::parse() {
 
 void SafetensorsWriter::add(std::string name, DType dtype, std::vector<int64_t> shape, const void* data,
                             size_t nbytes) {
+    add_entry(std::move(name), dtype, std::move(shape), data, nbytes, /*copy=*/true);
+}
+
+void SafetensorsWriter::add_view(std::string name, DType dtype, std::vector<int64_t> shape, const void* data,
+                                 size_t nbytes) {
+    add_entry(std::move(name), dtype, std::move(shape), data, nbytes, /*copy=*/false);
+}
+
+void SafetensorsWriter::add_entry(std::string name, DType dtype, std::vector<int64_t> shape, const void* data,
+                                  size_t nbytes, bool copy) {
     auto bad = [&](const std::string& why) {
         return Error(fmt::format("safetensors writer: tensor '{}': {}", printable(name), why));
     };
@@ -332,8 +298,9 @@ void SafetensorsWriter::add(std::string name, DType dtype, std::vector<int64_t> 
     if (sizes->second != nbytes)
         throw bad(fmt::format("{} bytes given, but {} {} needs {}", nbytes, dtype_name(dtype), shape_string(shape),
                               sizes->second));
-    Entry entry{dtype, std::move(shape), std::string()};
-    if (nbytes > 0) entry.bytes.assign(static_cast<const char*>(data), nbytes);
+    Entry entry{dtype, std::move(shape), std::string(), std::string_view(), copy};
+    if (copy && nbytes > 0) entry.bytes.assign(static_cast<const char*>(data), nbytes);
+    if (!copy) entry.view = std::string_view(static_cast<const char*>(data), nbytes);
     tensors_.emplace(std::move(name), std::move(entry));
 }
 
@@ -348,7 +315,7 @@ std::string SafetensorsWriter::header_bytes() const {
     if (!metadata_.empty()) header["__metadata__"] = metadata_;
     uint64_t offset = 0;
     for (const auto& [name, entry] : tensors_) {
-        uint64_t end = offset + entry.bytes.size();
+        uint64_t end = offset + entry.data().size();
         json item = json::object();
         item["dtype"] = dtype_name(entry.dtype);
         item["shape"] = entry.shape;
@@ -367,16 +334,20 @@ std::string SafetensorsWriter::header_bytes() const {
 
 std::string SafetensorsWriter::to_bytes() const {
     std::string out = header_bytes();
-    for (const auto& [name, entry] : tensors_) out += entry.bytes;
+    for (const auto& [name, entry] : tensors_) out += entry.data();
     return out;
 }
 
 void SafetensorsWriter::write(const std::string& path) const {
     // Streams tensor by tensor instead of going through to_bytes(): no second copy of a large model.
     AtomicFile file(path);
-    file.write(header_bytes());
-    for (const auto& [name, entry] : tensors_) file.write(entry.bytes);
+    write(file);
     file.commit();
+}
+
+void SafetensorsWriter::write(AtomicFile& file) const {
+    file.write(header_bytes());
+    for (const auto& [name, entry] : tensors_) file.write(entry.data());
 }
 
 // ---------------------------------------------------------------- conversions

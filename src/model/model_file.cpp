@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <htslib/hts.h>
 #include <set>
+#include <sys/stat.h>
 #include <unistd.h>
 
 namespace janusdna {
@@ -50,7 +51,52 @@ torch::Tensor to_float_tensor(const TensorView& v) {
 
 } // namespace
 
+std::string foreign_model_hint(const std::string& path) {
+    struct stat st;
+    if (stat(path.c_str(), &st) != 0) return "";  // open() reports it
+    const std::string base = [&] {
+        std::string b = path;
+        while (b.size() > 1 && b.back() == '/') b.pop_back();
+        b = b.substr(b.rfind('/') == std::string::npos ? 0 : b.rfind('/') + 1);
+        const size_t dot = b.rfind('.');
+        return (dot == std::string::npos || dot == 0 ? b : b.substr(0, dot)) + ".safetensors";
+    }();
+    if (S_ISDIR(st.st_mode)) {
+        if (access((path + "/config.json").c_str(), R_OK) == 0)
+            return fmt::format("{}: a Hugging Face model directory, not a janusdna model file; convert it first: "
+                               "janusdna convert {} -o {}", path, path, base);
+        return "";
+    }
+    char head[16] = {0};
+    FILE* f = std::fopen(path.c_str(), "rb");
+    if (!f) return "";
+    const size_t n = std::fread(head, 1, sizeof head, f);
+    std::fclose(f);
+    if (n >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4)
+        return fmt::format("{}: a PyTorch checkpoint (torch.save zip), not a janusdna model file; convert it first: "
+                           "janusdna convert {} -o {}", path, path, base);
+    if (n >= 2 && static_cast<unsigned char>(head[0]) == 0x80 && head[1] >= 2 && head[1] <= 5)
+        return fmt::format("{}: a Python pickle (PyTorch's format before 1.6), not a janusdna model file; re-save it "
+                           "with a current PyTorch, then run: janusdna convert {} -o {}", path, path, base);
+    // safetensors: an 8-byte little-endian header length, then a JSON object
+    uint64_t len = 0;
+    for (int i = 7; i >= 0 && n >= 8; --i) len = (len << 8) | static_cast<unsigned char>(head[i]);
+    if (n < 9 || head[8] != '{' || len < 2 || len > static_cast<uint64_t>(st.st_size) - 8)
+        return fmt::format("{}: not a safetensors model file", path);
+    try {
+        SafetensorsFile file = SafetensorsFile::open(path);
+        if (!file.metadata().count("janusdna_config"))
+            return fmt::format("{}: a safetensors file without \"janusdna_config\" metadata (a bare state dict?); "
+                               "convert it with its config: janusdna convert {} --config CONFIG.json -o {}", path, path,
+                               base);
+    } catch (const Error&) {
+        return ""; // load_model reports the defect itself
+    }
+    return "";
+}
+
 LoadedModel load_model(const std::string& path) {
+    if (std::string hint = foreign_model_hint(path); !hint.empty()) throw Error(hint);
     SafetensorsFile file = SafetensorsFile::open(path);
     LoadedModel out;
     out.path = path;
@@ -85,6 +131,12 @@ LoadedModel load_model(const std::string& path) {
         const std::string& name = item_.key();
         torch::Tensor& param = item_.value();
         auto it = by_name.find(name);
+        if (it == by_name.end() && classifier && name == "lm_head.weight") {
+            // A fine-tuned checkpoint of the reference drops the LM head; the classifier does not need it.
+            param.zero_();
+            out.lm_head = false;
+            continue;
+        }
         if (it == by_name.end()) throw Error(fmt::format("{}: missing tensor \"{}\" {}", path, name, shape_str(param.sizes().vec())));
         const TensorView& v = *it->second;
         if (v.dtype != DType::F32 && v.dtype != DType::F16 && v.dtype != DType::BF16 && v.dtype != DType::F64)
@@ -106,6 +158,12 @@ LoadedModel load_model(const std::string& path) {
     }
     out.model->eval();
     return out;
+}
+
+void require_language_model(const LoadedModel& m) {
+    if (m.metadata.count("janusdna_classifier") || !m.lm_head)
+        throw Error(fmt::format("{}: a fine-tuned classifier, not a language model; give a pretrained model (the "
+                                "zero-shot scores come from the language-model head)", m.path));
 }
 
 void save_model(const std::string& path, JanusModelImpl& model, const std::map<std::string, std::string>& extra,
