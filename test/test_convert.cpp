@@ -70,11 +70,30 @@ TEST_CASE("convert: the Lightning and Hugging Face layouts reproduce the referen
 
     s = convert(test::data(kHf), dir.file("b.safetensors"));
     CHECK(s.format == "hf");
+    CHECK(has(s.inferred, "final_mlp"));
     LoadedModel b = load_model(dir.file("b.safetensors"));
-    CHECK_FALSE(b.config.final_mlp); // published before 2025-08: no final MLP
+    CHECK(b.config.final_mlp);
     auto [lb, hb] = parity(b, "tiny-nomidattn");
     CHECK(lb <= 1e-4);
     CHECK(hb <= 1e-4);
+}
+
+TEST_CASE("convert: weights without a final MLP (as published before 2025-08) are told by their tensors") {
+    test::TempDir dir;
+    // A bare safetensors state dict of the fixture without final_mlp.* and without janusdna's metadata.
+    SafetensorsFile f = SafetensorsFile::open(test::data("tiny-midattn.model.safetensors"));
+    SafetensorsWriter w;
+    for (const auto& v : f.tensors())
+        if (v.name.rfind("model.final_mlp.", 0) != 0) w.add(v.name, v.dtype, v.shape, v.data, v.nbytes);
+    w.write(dir.file("sd.safetensors"));
+    const std::string cfg = test::data("tiny-midattn.config.json"); // says "final_mlp": true
+    CHECK(test::error_of([&] { convert(dir.file("sd.safetensors"), dir.file("x.safetensors"), {}, cfg); })
+              .find("config field final_mlp=true contradicts the tensors, which give false") != std::string::npos);
+    ConvertSummary s = convert(dir.file("sd.safetensors"), dir.file("n.safetensors"), {"final_mlp=null"}, cfg);
+    CHECK(has(s.inferred, "final_mlp"));
+    LoadedModel m = load_model(dir.file("n.safetensors"));
+    CHECK_FALSE(m.config.final_mlp);
+    CHECK(m.model->forward(test::random_ids(20)).logits.size(2) == 16);
 }
 
 TEST_CASE("convert: a fine-tuned checkpoint becomes a classifier; its probabilities are softmax(W mean(h) + b)") {
@@ -95,6 +114,7 @@ TEST_CASE("convert: a fine-tuned checkpoint becomes a classifier; its probabilit
     TorchArchive ar = TorchArchive::open(test::data(kTuned));
     torch::Tensor W, B;
     for (auto& [name, t] : ar.tensors_of(ar.root()->get("state_dict"))) {
+        if (name.rfind("decoder.", 0) != 0) continue;
         torch::Tensor x = torch::empty(t.shape, torch::kFloat);
         convert_to_f32(t.view(name), x.data_ptr<float>());
         if (name == "decoder.0.output_transform.weight") W = x;

@@ -371,6 +371,15 @@ TEST_CASE("model files: save/load round trip, prefixes, half precision and clear
                 return true;
             });
             LoadedModel h = load_model(dir + "/h.safetensors");
+            // Exactly the float32 model with every weight rounded to 16 bits (round to nearest even) ...
+            LoadedModel rounded = load_model(fixture);
+            {
+                torch::NoGradGuard no_grad;
+                for (auto& p : rounded.model->parameters())
+                    p.copy_(p.to(to == DType::BF16 ? torch::kBFloat16 : torch::kHalf).to(torch::kFloat));
+            }
+            CHECK(max_abs_diff(h.model->forward(ids).logits, rounded.model->forward(ids).logits) <= 1e-6);
+            // ... which moves the logits by what 8 (bfloat16) or 11 (float16) significant bits allow, no more.
             const double d = max_abs_diff(h.model->forward(ids).logits, want);
             CHECK(d < (to == DType::BF16 ? 0.5 : 0.05));
             CHECK(d > 0);

@@ -749,10 +749,29 @@ TEST_CASE("atomic_file: unwritable destinations") {
     CHECK_ERROR_CONTAINS(AtomicFile(dir / "missing/out.txt"), dir / "missing/out.txt");
     write_file(dir / "file", "x");
     CHECK_ERROR_CONTAINS(AtomicFile(dir / "file/out.txt"), "Not a directory");
-    if (geteuid() != 0) { // root ignores directory permissions
-        const std::string ro = dir / "ro";
-        REQUIRE(mkdir(ro.c_str(), 0555) == 0);
+    const std::string ro = dir / "ro";
+    REQUIRE(mkdir(ro.c_str(), 0555) == 0);
+    if (geteuid() != 0) {
         CHECK_ERROR_CONTAINS(AtomicFile(ro + "/out.txt"), "Permission denied");
+    } else {
+        // Root ignores directory permissions (and CI runs as root): try as the unprivileged user "nobody" in a
+        // child process; the child reports through its exit status.
+        REQUIRE(chmod(dir.path.c_str(), 0755) == 0);
+        const pid_t pid = fork();
+        REQUIRE(pid >= 0);
+        if (pid == 0) {
+            if (setgid(65534) != 0 || setuid(65534) != 0) _exit(3);
+            try {
+                AtomicFile f(ro + "/out.txt");
+                _exit(1);
+            } catch (const Error& e) {
+                _exit(std::string(e.what()).find("Permission denied") != std::string::npos ? 0 : 2);
+            }
+        }
+        int status = 0;
+        REQUIRE(waitpid(pid, &status, 0) == pid);
+        CHECK(WIFEXITED(status));
+        CHECK(WEXITSTATUS(status) == 0); // 1: created a file it had no right to; 2: another error; 3: no setuid
     }
     // The target is a directory: only rename() can find out, at commit; the temp file is cleaned up.
     REQUIRE(mkdir((dir / "sub").c_str(), 0755) == 0);
@@ -761,7 +780,7 @@ TEST_CASE("atomic_file: unwritable destinations") {
         f.write("x");
         CHECK_ERROR_CONTAINS(f.commit(), "Is a directory");
     }
-    CHECK(dir.entries() == 2);
+    CHECK(dir.entries() == 3); // file, ro, sub: no temporary file left
 }
 
 // Runs body in a child process (it changes process-wide state: file size limit, fd 1) and returns its exit code.

@@ -67,8 +67,27 @@ run t1 0 SV -@ 1 --no-version "$V/samples.vcf"; bcftools query -f "$Q" t1.out > 
 (bcftools view -h small.vcf.gz; bcftools view -H small.vcf.gz | awk 'NR % 2 == 0'; bcftools view -H small.vcf.gz | awk 'NR % 2 == 1') > shuf.vcf
 run shuf 0 SV -o shuf.vcf.out.vcf shuf.vcf
 bcftools query -f "$Q" shuf.vcf.out.vcf | sort -k2,2n > s1.txt; bcftools query -f "$Q" z.vcf.gz | sort -k2,2n > s2.txt
-paste s1.txt s2.txt | awk -F'\t' '{ if ($6 != "." && ($6 - $12 > 1e-5 || $12 - $6 > 1e-5)) exit 1 }' && [ "$(wc -l < s1.txt)" = 40 ] && ok || bad "unsorted input scored differently"
+# Every ALT allele of every record has a PLL, and every LLR and PLL of every allele matches the sorted run's.
+paste s1.txt s2.txt | awk -F'\t' '{ if ($1 != $7 || $2 != $8 || $4 != $10) exit 1
+    for (c = 5; c <= 6; c++) { na = split($c, x, ","); nb = split($(c + 6), y, ","); if (na != nb) exit 1
+      for (j = 1; j <= na; j++) { if (c == 6 && x[j] == ".") exit 1; if (x[j] == y[j]) continue
+        if (x[j] == "." || y[j] == "." || x[j] - y[j] > 1e-5 || y[j] - x[j] > 1e-5) exit 1 } } }
+  ' && [ "$(wc -l < s1.txt)" = 40 ] && ok || bad "unsorted input scored differently"
 conserved shuf shuf.vcf shuf.vcf.out.vcf
+# -R BED: exactly the records bcftools -R selects from the same BED (0-based), scored as in the whole-file run.
+printf '20\t10000\t60000\n20\t150000\t200000\n' > sel.bed
+run selR 0 SV -R sel.bed --no-version small.vcf.gz
+bcftools query -f '%POS\n' -T sel.bed small.vcf.gz > want_pos.txt; bcftools query -f '%POS\n' selR.out > got_pos.txt
+[ -s want_pos.txt ] && [ "$(wc -l < want_pos.txt)" -lt 40 ] && cmp -s want_pos.txt got_pos.txt && ok || bad "-R: records differ from bcftools -R"
+# --max-indel N: alleles longer than N get '.', the others are scored.
+run maxindel 0 SV --max-indel 2 --no-version small.vcf.gz
+bcftools query -f '%REF\t%ALT\t%JANUS_PLL\n' maxindel.out | awk -F'\t' '{ long = (length($1) > 2 || length($2) > 2)
+    if (long != ($3 == ".")) exit 1; n += long } END { if (n == 0 || n == NR) exit 1 }' && ok || bad "--max-indel"
+# --flank moves the windows: the same records, other windows, other PLLs (an ignored --flank gives identical output).
+run flank4 0 SV --flank 4 --no-version "$V/clinvar.vcf"
+run flank16 0 SV --no-version "$V/clinvar.vcf"
+bcftools query -f '%JANUS_LLR\t%JANUS_PLL\n' flank4.out > f4.txt; bcftools query -f '%JANUS_LLR\t%JANUS_PLL\n' flank16.out > f16.txt
+[ "$(wc -l < f4.txt)" = 48 ] && ! cut -f1 f4.txt | grep -qx '\.' && ! cmp -s f4.txt f16.txt && ok || bad "--flank had no effect"
 # -r restricts to POS in the regions.
 run region 0 SV -r 20:1-20000 small.vcf.gz
 [ "$(grep -vc '^#' region.out)" = "$(bcftools view -H small.vcf.gz | awk '$2 <= 20000' | wc -l)" ] && ok || bad "-r"

@@ -18,6 +18,27 @@ paste t.txt p.txt | awk -F'\t' '{ if ($1 != $7) exit 1; for (i = 2; i <= 6; i++)
 paste trk.pA.bedgraph trk.pC.bedgraph trk.pG.bedgraph trk.pT.bedgraph trk.entropy.bedgraph | awk -F'\t' '{ h = 0;
   for (i = 4; i <= 16; i += 4) if ($i > 0) h -= $i * log($i) / log(2); if (h - $20 > 1e-4 || $20 - h > 1e-4) exit 1 }' && ok || bad "entropy"
 paste trk.pref.bedgraph trk.llr_min.bedgraph trk.llr_mean.bedgraph | awk -F'\t' '{ if ($8 > $12 + 1e-6) exit 1 }' && ok || bad "llr_min > llr_mean"
+# llr_mean and llr_min recomputed from the printed pA..pT and the sequence: the mean and the minimum over the three
+# other bases of ln p(ALT) - ln p(REF) (a sign flip or a wrong base fails here).
+SEQ=$(grep -v ">" s.fa | tr -d "\n")
+paste trk.pA.bedgraph trk.pC.bedgraph trk.pG.bedgraph trk.pT.bedgraph trk.llr_mean.bedgraph trk.llr_min.bedgraph | awk -F'\t' -v seq="$SEQ" '
+  { r = index("ACGT", substr(seq, $2 + 1, 1)); if (r == 0) exit 1; split($4" "$8" "$12" "$16, p, " ")
+    m = 0; mn = 1e9; for (c = 1; c <= 4; c++) if (c != r) { d = log(p[c]) - log(p[r]); m += d / 3; if (d < mn) mn = d }
+    if (m - $20 > 1e-4 || $20 - m > 1e-4 || mn - $24 > 1e-4 || $24 - mn > 1e-4) exit 1; n++ } END { if (n != 58) exit 1 }' \
+  && ok || bad "llr_mean / llr_min do not follow from pA..pT"
+# --rc: each probability is the mean of this strand's and of the reverse complement's, the latter computed here
+# independently as its own contig (one window each, so both are exact passes over the whole sequence).
+awk '/^>/ { print ">r"; next } { s = s $0 } END { n = length(s); t = ""; for (i = n; i >= 1; i--) t = t substr("TGCAN", index("ACGTN", substr(s, i, 1)), 1); print t }' s.fa > r.fa
+run rcfwd 0 "$BIN" track -t all -O bedgraph -o rtrk --no-version -r r r.fa
+run rc 0 "$BIN" track --rc -t pA,pC,pG,pT -O bedgraph -o rc --no-version -r s s.fa
+L=${#SEQ}
+paste rtrk.pA.bedgraph rtrk.pC.bedgraph rtrk.pG.bedgraph rtrk.pT.bedgraph > r4.txt
+paste trk.pA.bedgraph trk.pC.bedgraph trk.pG.bedgraph trk.pT.bedgraph rc.pA.bedgraph rc.pC.bedgraph rc.pG.bedgraph rc.pT.bedgraph \
+  | awk -F'\t' -v L="$L" 'NR == FNR { rp[$2] = $4" "$8" "$12" "$16; next }
+    { split(rp[L - 1 - $2], q, " "); if (!(L - 1 - $2 in rp)) exit 1
+      for (c = 1; c <= 4; c++) { want = ($(4 * c) + q[5 - c]) / 2; got = $(16 + 4 * c); if (want - got > 2e-6 || got - want > 2e-6) exit 1 }
+      if (($4 - $20) ^ 2 > 1e-12 && ($8 - $24) ^ 2 > 1e-12) moved = 1; n++ }
+    END { if (n != 58 || !moved) exit 1 }' r4.txt - && ok || bad "--rc is not the mean of the two strands"
 # bgzipped bedGraph + tabix by default; windows over a region of the 300 kb reference.
 run gz 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bedgraph.gz "$REF"
 [ -s pref.bedgraph.gz.tbi ] && [ "$(tabix pref.bedgraph.gz 20:1101-1110 | wc -l)" = 10 ] && ok || bad "bgzip + tabix"
@@ -25,6 +46,14 @@ run gz 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bedgraph.gz "$REF"
 zcat pref.bedgraph.gz | head -1 | grep -q '^# pref track: janusdna' && ok || bad "provenance line"
 run stdout 0 "$BIN" track --window 64 -r 20:1001-1300 -O bedgraph "$REF"
 cmp -s <(grep -v '^#' stdout.out) <(zcat pref.bedgraph.gz | grep -v '^#') && ok || bad "stdout bedGraph differs"
+# Repeated -r and -R BED (0-based) give both regions, each as its own run gives it.
+run r1 0 "$BIN" track --window 64 -r 20:1001-1100 -O bedgraph --no-version "$REF"
+run r2 0 "$BIN" track --window 64 -r 20:2001-2100 -O bedgraph --no-version "$REF"
+run rr 0 "$BIN" track --window 64 -r 20:1001-1100 -r 20:2001-2100 -O bedgraph --no-version "$REF"
+cat r1.out r2.out > r12.txt; [ "$(wc -l < rr.out)" = 200 ] && cmp -s rr.out r12.txt && ok || bad "repeated -r"
+printf '20\t1000\t1100\n20\t2000\t2100\n' > two.bed
+run bedR 0 "$BIN" track --window 64 -R two.bed -O bedgraph --no-version "$REF"
+cmp -s bedR.out r12.txt && ok || bad "-R BED differs from the same regions given with -r"
 run bw 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bw "$REF"
 [ -s pref.bw ] && head -c 4 pref.bw | od -An -tx1 | grep -q "26 fc 8f 88" && ok || bad "not a bigWig"
 # Saturation mutagenesis: 3 SNVs per scored base, as VCF, indexed bgzipped VCF, BCF and table.
@@ -40,6 +69,15 @@ run satt 0 "$BIN" track --all-snvs --window 64 -W -O t -o sat.tsv.gz -r 20:1001-
 # LLRs of the saturation equal score-variants' JANUS_LLR for the same SNVs (same window plan here: one window).
 "$BIN" score-variants -f s.fa --no-pll sat.out 2> sv.err | bcftools query -f '%JANUS_LLR\n' > sv.txt
 bcftools query -f '%JANUS_LLR\n' sat.out > sat.txt; cmp -s sv.txt sat.txt && ok || bad "saturation LLR != score-variants LLR"
+# -v 0 prints nothing; by default one summary line and no progress (stderr is not a terminal here); --progress
+# draws a rising count of bases on stderr anyway.
+run quiet 0 "$BIN" track -v 0 --no-version --window 64 -r 20:1001-30000 -O bedgraph "$REF"
+run noprog 0 "$BIN" track --no-version --window 64 -r 20:1001-30000 -O bedgraph "$REF"
+[ ! -s quiet.err ] && cmp -s quiet.out noprog.out && ok || bad "-v 0 printed: $(head -2 quiet.err)"
+[ "$(wc -l < noprog.err)" = 1 ] && ! grep -q $'\r' noprog.err && ok || bad "progress without --progress: $(head -c 200 noprog.err)"
+run prog 0 "$BIN" track --progress --no-version --window 64 -r 20:1001-30000 -O bedgraph "$REF"
+tr '\r' '\n' < prog.err | awk '/^track: [0-9]+ bases, / { n++; if ($2 < last || $2 > 29000) exit 1; last = $2 } END { if (n < 2) exit 1 }' \
+  && cmp -s prog.out noprog.out && ok || bad "--progress: $(head -c 200 prog.err)"
 # Bad input.
 run noregion 1 "$BIN" track -o x.bedgraph.gz "$REF";          one_error noregion "-r REGION"
 run badtrack 1 "$BIN" track -t foo -r s s.fa;                  one_error badtrack "unknown track"
