@@ -21,6 +21,10 @@ public:
     MappedFile& operator=(MappedFile&&) noexcept = default;
 
     std::string_view bytes() const { return state_ ? std::string_view(state_->data, state_->size) : std::string_view(); }
+    // Tells the kernel that the whole pages inside [p, p + n) of a mapping are not needed for now: they leave the
+    // resident set and are read from the file again if touched. For a reader that has copied a tensor out, so that
+    // loading a model does not hold the file and the weights in memory together. A no-op for in-memory bytes.
+    void release(const void* p, size_t n) const;
 
 private:
     struct State {

@@ -59,6 +59,8 @@ public:
     const std::vector<TensorView>& tensors() const { return tensors_; } // sorted by name
     const TensorView* find(const std::string& name) const;               // nullptr if absent
     const std::string& path() const { return path_; }
+    // The tensor's bytes leave the resident set (MappedFile::release) once the caller has copied them out.
+    void release(const TensorView& t) const;
 
 private:
     struct Storage; // the mapping or the in-memory bytes (defined in the .cpp)

@@ -2,6 +2,7 @@
 #include "janusdna/error.h"
 
 #include <cerrno>
+#include <cstdint>
 #include <cstring>
 #include <fcntl.h>
 #include <fmt/format.h>
@@ -45,6 +46,15 @@ MappedFile MappedFile::open(const std::string& path) {
     }
     close(fd); // the mapping keeps the file alive
     return f;
+}
+
+void MappedFile::release(const void* p, size_t n) const {
+    if (!state_ || !state_->map || n == 0) return;
+    static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t beg = (reinterpret_cast<uintptr_t>(p) + page - 1) / page * page;
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(p) + n) / page * page;
+    const uintptr_t map_beg = reinterpret_cast<uintptr_t>(state_->map), map_end = map_beg + state_->size;
+    if (beg < end && beg >= map_beg && end <= map_end) madvise(reinterpret_cast<void*>(beg), end - beg, MADV_DONTNEED);
 }
 
 MappedFile MappedFile::from_bytes(std::string bytes) {

@@ -154,6 +154,8 @@ SafetensorsFile SafetensorsFile::from_bytes(std::string bytes, std::string label
     return file;
 }
 
+void SafetensorsFile::release(const TensorView& t) const { storage_->file.release(t.data, t.nbytes); }
+
 const TensorView* SafetensorsFile::find(const std::string& name) const {
     auto it = std::lower_bound(tensors_.begin(), tensors_.end(), name,
                                [](const TensorView& t, const std::string& n) { return t.name < n; });

@@ -144,7 +144,8 @@ LoadedModel load_model(const std::string& path) {
         if (v.shape != param.sizes().vec())
             throw Error(fmt::format("{}: tensor \"{}\" has shape {}, expected {} for this config", path, v.name,
                                     shape_str(v.shape), shape_str(param.sizes().vec())));
-        param.copy_(to_float_tensor(v));
+        convert_to_f32(v, param.data_ptr<float>()); // param: contiguous float32 of v's shape
+        file.release(v); // copied out: the file's pages need not stay resident beside the weights
         used.insert(name);
     }
     for (const auto& [name, v] : by_name) {
