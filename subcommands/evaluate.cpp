@@ -187,7 +187,7 @@ int run_classification(const std::vector<std::string>& models, cli::DatasetArgs 
             test_description += "; the runs' validation splits differ (per run in --json)";
         const nlohmann::json fo = lc.info.protocol.value("options", nlohmann::json::object());
         const std::string protocol = std::string(fo.value("freeze_backbone", false) ? "linear probe" : "fine-tuned") +
-                                     (lc.info.rc ? ", w/ rc" : "");
+                                     ", " + lc.info.pooling + " pooling" + (lc.info.rc ? ", w/ rc" : "");
         if (i == 0) model_runs.name = "janusdna (" + protocol + ")";
         else if (model_runs.name != "janusdna (" + protocol + ")") model_runs.name = "janusdna (mixed protocols)";
         const int C = static_cast<int>(classes.size());
@@ -217,7 +217,7 @@ int run_classification(const std::vector<std::string>& models, cli::DatasetArgs 
             for (size_t k = 0; k < summed.counts.size(); ++k) summed.counts[k] += r.cm.counts[k];
         }
         runs.push_back({{"model", models[i]}, {"model_md5", file_md5(models[i])}, {"dataset", a.to_json()},
-                        {"split", d.description}, {"test_examples", d.test.size()}, {"rc", lc.info.rc},
+                        {"split", d.description}, {"test_examples", d.test.size()}, {"rc", lc.info.rc}, {"pooling", lc.info.pooling},
                         {"janusdna", report_json(r)}, {"kmer_logreg", report_json(b.kmer)}, {"kmer_logreg_l2", b.kmer_l2},
                         {"majority", report_json(b.majority)}});
     }

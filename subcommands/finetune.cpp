@@ -1,5 +1,6 @@
-// janusdna finetune: the reference's sequence-classification protocol (mean pooling + linear head, whole model
-// fine-tuned with AdamW, MoE aux loss kept; --rc for "w/ rc"; --freeze-backbone for a linear probe).
+// janusdna finetune: the reference's sequence-classification protocol (pooling + linear head, whole model
+// fine-tuned with AdamW, MoE aux loss kept; --rc for "w/ rc"; --freeze-backbone for a linear probe); --pooling
+// picks the pooling (the mean over the real bases by default, the reference's over the padded input on request).
 #include "common.h"
 #include "dataset_args.h"
 
@@ -17,9 +18,10 @@
 using namespace janusdna;
 
 int main_finetune(int argc, char** argv) {
-    CLI::App app{"Fine-tune JanusDNA for sequence classification as the reference does: mean pooling over all positions, a "
-                 "linear head, the whole model trained with AdamW (or only the head with --freeze-backbone), the MoE "
-                 "auxiliary loss kept, the best epoch on validation kept. Resumable.", "finetune"};
+    CLI::App app{"Fine-tune JanusDNA for sequence classification as the reference does: a pooled hidden state (by "
+                 "default the mean over each sequence's own bases), a linear head, the whole model trained with AdamW (or "
+                 "only the head with --freeze-backbone), the MoE auxiliary loss kept, the best epoch on validation kept. "
+                 "Resumable.", "finetune"};
     cli::DatasetArgs data;
     FinetuneOptions o;
     std::string model_opt, out_path, ckpt_path, resume, log_path;
@@ -40,7 +42,11 @@ int main_finetune(int argc, char** argv) {
     app.add_option("--seed", seed, "seed of the head's initialisation, the data order and the reverse complements")->group("Optimisation");
     app.add_flag("--rc", o.rc, "train on random reverse complements and average both strands' logits when evaluating (\"w/ rc\")")->group("Protocol");
     app.add_flag("--freeze-backbone", o.freeze_backbone, "linear probe: train only the head on frozen pooled embeddings")->group("Protocol");
-    app.add_option("--max-length", max_length, "input length: shorter sequences are left-padded, longer ones cut [longest sequence]")->group("Protocol");
+    app.add_option("--pooling", o.pooling, "mean (over the sequence's A/C/G/T, no padding), center (middle base), mean+max "
+                                           "(2H features), or reference (mean over the left-padded input, padding included)")
+        ->check(CLI::IsMember({"mean", "center", "mean+max", "reference"}))->capture_default_str()->group("Protocol");
+    app.add_option("--max-length", max_length, "input length: longer sequences are cut; with --pooling reference shorter ones "
+                                                "are left-padded to it [longest sequence]")->group("Protocol");
     app.add_option("--metric", o.metric, "validation metric that picks the best epoch")
         ->check(CLI::IsMember({"accuracy", "mcc", "f1", "auroc"}))->group("Protocol");
     app.add_option("--patience", o.patience, "stop after N epochs without a better validation metric (0 = run all)")->group("Protocol");
@@ -73,7 +79,7 @@ int main_finetune(int argc, char** argv) {
         LoadedModel m = load_model(model_path);
         if (is_classifier(m)) throw Error(fmt::format("{}: already fine-tuned; give a pretrained model", model_path));
         torch::manual_seed(seed);
-        SequenceClassifier clf(m.model, static_cast<int64_t>(d.classes.size()));
+        SequenceClassifier clf(m.model, static_cast<int64_t>(d.classes.size()), pooling_of(o.pooling));
         Finetuner ft(clf, o, cli::sequences_of(d.train), cli::labels_of(d.train), cli::sequences_of(d.valid),
                      cli::labels_of(d.valid), static_cast<int>(d.classes.size()));
         if (!resume.empty()) {
@@ -85,9 +91,9 @@ int main_finetune(int argc, char** argv) {
         }
         if (common.verbosity > 0)
             fmt::print(stderr, "janusdna finetune: {}\njanusdna finetune: classes {}; train {}, validation {}, test {}; "
-                               "length {}; {}{}\n", d.description, fmt::join(d.classes, ","), d.train.size(), d.valid.size(),
-                       d.test.size(), o.length, o.freeze_backbone ? "frozen backbone (linear probe)" : "full fine-tuning",
-                       o.rc ? ", w/ rc" : "");
+                               "length {}; {}, {} pooling{}\n", d.description, fmt::join(d.classes, ","), d.train.size(),
+                       d.valid.size(), d.test.size(), o.length,
+                       o.freeze_backbone ? "frozen backbone (linear probe)" : "full fine-tuning", o.pooling, o.rc ? ", w/ rc" : "");
 
 
         std::ofstream log(log_path, resume.empty() ? std::ios::trunc : std::ios::app);
@@ -117,6 +123,7 @@ int main_finetune(int argc, char** argv) {
         info.classes = d.classes;
         info.length = o.length;
         info.rc = o.rc;
+        info.pooling = o.pooling;
         info.protocol = {{"dataset", data.to_json()}, {"options", o.to_json()}, {"backbone", model_path},
                          {"backbone_md5", file_md5(model_path)}, {"train_examples", d.train.size()},
                          {"valid_examples", d.valid.size()}, {"best_epoch", ft.best_epoch()},

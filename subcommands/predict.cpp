@@ -71,7 +71,8 @@ int main_predict(int argc, char** argv) {
     cli::add_common_options(app, common);
     app.footer("\nOutput (tsv): name pos base pA pC pG pT, pos 1-based; probabilities renormalised over A/C/G/T.\n"
                "With a fine-tuned model (janusdna finetune): name predicted p(CLASS)... per record, as the model was\n"
-               "trained (left-padded or cut to its length; both strands averaged when it was trained with --rc).\n"
+               "trained (cut to its input length, pooled as it records; both strands averaged when it was trained with\n"
+               "--rc).\n"
                "Output (safetensors): NAME.logits [L,16] and NAME.hidden [L,H], float32.\n"
                "N and IUPAC ambiguity codes are fed as [PAD], as in pretraining.\n\n"
                "Examples:\n  janusdna predict -m model.safetensors seqs.fa > probs.tsv\n"

@@ -155,7 +155,7 @@ TEST_CASE("fine-tuning: per-thread graphs give the single-graph gradient, and th
         torch::manual_seed(9);
         JanusModel m(test::tiny_config());
         m->init_weights();
-        return SequenceClassifier(m, 2);
+        return SequenceClassifier(m, 2, Pooling::Reference);
     };
     // The gradient of mean CE + aux: one graph on one thread, against share_backward over 2 threads (5 = 2 + 3).
     {
@@ -196,29 +196,40 @@ TEST_CASE("fine-tuning: per-thread graphs give the single-graph gradient, and th
     // are fixed by the thread count), and the same loss on 1 thread. (Weights agree only to ~1e-4 between thread
     // counts: Adam divides by the root of the squared gradient, which turns rounding-level differences in
     // near-zero gradients into steps of order lr.)
-    auto epoch = [&](int threads) {
-        Threads t(threads);
-        SequenceClassifier clf = classifier();
-        FinetuneOptions o;
-        o.length = 32, o.batch = 5, o.epochs = 1, o.lr = 1e-2;
-        Finetuner ft(clf, o, seqs, labels, {}, {}, 2);
-        const EpochStats st = ft.run_epoch();
-        std::vector<Tensor> w;
-        for (const auto& p : clf->parameters()) w.push_back(p.detach().clone());
-        return std::make_pair(st.train_loss, w);
-    };
-    const auto [l1, w1] = epoch(1);
-    const auto [l2, w2] = epoch(2);
-    const auto [l2b, w2b] = epoch(2);
-    CHECK(l1 == doctest::Approx(l2).epsilon(1e-6));
-    CHECK(l2 == l2b);
-    bool identical = true;
-    for (size_t i = 0; i < w2.size(); ++i) identical = identical && torch::equal(w2[i], w2b[i]);
-    CHECK(identical);
-    double worst = 0;
-    for (size_t i = 0; i < w1.size(); ++i) worst = std::max(worst, (w1[i] - w2[i]).abs().max().item<double>());
-    MESSAGE("largest weight difference after a fine-tuning epoch, 1 vs 2 threads: " << worst);
-    CHECK(worst < 1e-3);
+    // Both training paths: the reference's (one padded forward per share) and the others' (one forward per length
+    // in a share; here the sequences are cut to lengths that differ).
+    std::vector<std::string> varied = seqs;
+    for (size_t i = 0; i < varied.size(); ++i) varied[i].resize(20 + 2 * (i % 4));
+    for (Pooling pooling : {Pooling::Reference, Pooling::Mean}) {
+        CAPTURE(pooling_name(pooling));
+        auto epoch = [&](int threads) {
+            Threads t(threads);
+            torch::manual_seed(9);
+            JanusModel m(test::tiny_config());
+            m->init_weights();
+            SequenceClassifier clf(m, 2, pooling);
+            FinetuneOptions o;
+            o.length = 32, o.batch = 5, o.epochs = 1, o.lr = 1e-2;
+            o.pooling = pooling_name(pooling);
+            Finetuner ft(clf, o, pooling == Pooling::Reference ? seqs : varied, labels, {}, {}, 2);
+            const EpochStats st = ft.run_epoch();
+            std::vector<Tensor> w;
+            for (const auto& p : clf->parameters()) w.push_back(p.detach().clone());
+            return std::make_pair(st.train_loss, w);
+        };
+        const auto [l1, w1] = epoch(1);
+        const auto [l2, w2] = epoch(2);
+        const auto [l2b, w2b] = epoch(2);
+        CHECK(l1 == doctest::Approx(l2).epsilon(1e-6));
+        CHECK(l2 == l2b);
+        bool identical = true;
+        for (size_t i = 0; i < w2.size(); ++i) identical = identical && torch::equal(w2[i], w2b[i]);
+        CHECK(identical);
+        double worst = 0;
+        for (size_t i = 0; i < w1.size(); ++i) worst = std::max(worst, (w1[i] - w2[i]).abs().max().item<double>());
+        MESSAGE("largest weight difference after a fine-tuning epoch, 1 vs 2 threads: " << worst);
+        CHECK(worst < 1e-3);
+    }
 }
 
 TEST_CASE("AdamW: the update split over threads equals the one-thread update, bit for bit") {
@@ -271,4 +282,72 @@ TEST_CASE("dense ops called on 2 threads equal 1 thread, bit for bit (the per-ca
         CHECK(torch::equal(one[i], two[i]));
     }
     CHECK(torch::allclose(one[1], torch::matmul(x, wt), 1e-4, 1e-4)); // the transposed view packed in place
+}
+
+TEST_CASE("share_backward: rows of different lengths (the non-reference poolings' training) give the one-graph gradient") {
+    // Each sequence runs at its own length and pools over its bases; the load-balancing loss covers every token of
+    // the batch. One graph on one thread against share_backward over 2 threads, whose shares hold unequal token
+    // counts (the aux gradient must be split by tokens, not rows).
+    std::mt19937 rng(8);
+    std::vector<std::string> seqs;
+    std::vector<int64_t> labels;
+    for (int len : {9, 31, 14, 22, 5}) {
+        std::string s(len, 'A');
+        for (auto& c : s) c = "ACGT"[rng() % 4];
+        seqs.push_back(s), labels.push_back(len % 2);
+    }
+    auto classifier = [] {
+        torch::manual_seed(9);
+        JanusModel m(test::tiny_config());
+        m->init_weights();
+        return SequenceClassifier(m, 2, Pooling::MeanMax);
+    };
+    namespace F = torch::nn::functional;
+    const Tensor y = torch::tensor(labels);
+    // Rows [b0, b1) one forward each: the CE sum and the routers' outputs, tokens concatenated per layer.
+    auto rows = [&](SequenceClassifierImpl& c, int64_t b0, int64_t b1) {
+        train_detail::ShareOutput sh;
+        std::vector<std::vector<RouterOutput>> fwd, bwd;
+        for (int64_t i = b0; i < b1; ++i) {
+            const Tensor ids = encode_sequences({seqs[i]}, static_cast<int64_t>(seqs[i].size()), false); // [1, L]
+            ForwardOptions fo;
+            fo.logits = false, fo.aux_loss = true;
+            ForwardOutput out = c.backbone->forward(ids, fo);
+            Tensor loss = F::cross_entropy(c.classify(pool_hidden(out.hidden, ids, c.pooling)), y.narrow(0, i, 1),
+                                           F::CrossEntropyFuncOptions().reduction(torch::kSum));
+            sh.loss = sh.loss.defined() ? sh.loss + loss : loss;
+            fwd.push_back(out.router_fwd), bwd.push_back(out.router_bwd);
+        }
+        for (auto [groups, dst] : {std::pair{&fwd, &sh.router_fwd}, std::pair{&bwd, &sh.router_bwd}})
+            for (size_t layer = 0; layer < groups->front().size(); ++layer) {
+                std::vector<Tensor> p, k;
+                for (auto& g : *groups) p.push_back(g[layer].probs), k.push_back(g[layer].chosen);
+                dst->push_back({torch::cat(p, 0), torch::cat(k, 0)});                          // [tokens, E], [tokens, k]
+            }
+        return sh;
+    };
+    SequenceClassifier a = classifier(), b = classifier();
+    const int64_t n = static_cast<int64_t>(seqs.size());
+    {
+        Threads t(1);
+        train_detail::ShareOutput all = rows(*a, 0, n);
+        REQUIRE_FALSE(all.router_fwd.empty());
+        const double coef = a->backbone->config.router_aux_loss_coef;
+        Tensor aux = coef * (load_balancing_loss(all.router_fwd) + load_balancing_loss(all.router_bwd));
+        (all.loss / double(n) + aux).backward();
+    }
+    Threads t(2);
+    train_detail::share_backward(*b->backbone, b->parameters(), n, 1.0 / double(n), 1.0,
+                                 [&](int64_t b0, int64_t b1) { return rows(*b, b0, b1); });
+    const auto pa = a->parameters(), pb = b->parameters();
+    double worst = 0, scale = 0;
+    for (size_t i = 0; i < pa.size(); ++i) {
+        REQUIRE(pa[i].grad().defined() == pb[i].grad().defined());
+        if (!pa[i].grad().defined()) continue;
+        worst = std::max(worst, (pa[i].grad() - pb[i].grad()).abs().max().item<double>());
+        scale = std::max(scale, pa[i].grad().abs().max().item<double>());
+    }
+    MESSAGE("largest gradient difference, one graph vs two per-thread graphs, unequal lengths: " << worst << " (scale " << scale << ")");
+    CHECK(scale > 0);
+    CHECK(worst <= 1e-5 * scale);
 }

@@ -1,7 +1,11 @@
-// Sequence classification on the JanusDNA backbone, as the reference fine-tunes it (MODEL.md section 5): the final
-// hidden state averaged over all positions (left padding included, as the reference does), one linear layer,
-// cross-entropy plus the MoE load-balancing loss; optional reverse-complement training and strand-averaged logits
-// at test time (the paper's "w/ rc").
+// Sequence classification on the JanusDNA backbone (MODEL.md section 5): the final hidden state pooled into one
+// vector per sequence, one linear layer, cross-entropy plus the MoE load-balancing loss; optional reverse-complement
+// training and strand-averaged logits at test time (the paper's "w/ rc").
+//
+// Pooling. The reference left-pads every sequence with [PAD] to a fixed length and averages over all positions,
+// padding included (Pooling::Reference). The other poolings see no padding at all: sequences are run at their own
+// length, in groups of equal length, so a sequence's features do not depend on what it is batched with; N bases are
+// fed as [PAD] (as in pretraining) and, like embed, left out of means and maxima.
 #pragma once
 #include <cstdint>
 #include <functional>
@@ -19,16 +23,35 @@
 
 namespace janusdna {
 
+enum class Pooling {
+    Reference, // mean over every position of the left-padded input, [PAD] included (the reference; MODEL.md 5.1)
+    Mean,      // mean over the sequence's A/C/G/T positions
+    Center,    // the hidden state of the middle position (index L / 2 of a sequence of L bases)
+    MeanMax,   // the mean and the element-wise maximum over the A/C/G/T positions, concatenated: 2H features
+};
+// "reference", "mean", "center", "mean+max"; pooling_of throws on any other name.
+Pooling pooling_of(const std::string& name);
+std::string pooling_name(Pooling p);
+// Features per sequence: H, or 2H for mean+max.
+int64_t pooled_width(Pooling p, int64_t hidden);
+
+// Pools a hidden state: hidden [B, L, H], ids [B, L] -> [B, F]. For Pooling::Reference, the mean over all L
+// positions; for the others, the rows hold one sequence each without padding (at most one leading [PAD] when a
+// one-base sequence is run at the model's minimum length 2), and [PAD] positions (N bases) are left out of the mean
+// and the maximum. A row without any A/C/G/T pools to zeros.
+torch::Tensor pool_hidden(const torch::Tensor& hidden, const torch::Tensor& ids, Pooling p);
+
 struct SequenceClassifierImpl : torch::nn::Module {
-    SequenceClassifierImpl(JanusModel backbone, int64_t n_classes);
-    // Mean of the final hidden state over all positions: ids [B, L] -> [B, H]. With `aux`, the forward runs
-    // the routers' load-balancing loss too and stores it there.
+    SequenceClassifierImpl(JanusModel backbone, int64_t n_classes, Pooling pooling = Pooling::Mean);
+    // The backbone's final hidden state pooled: ids [B, L] -> [B, F] (see pool_hidden for what the rows must be).
+    // With `aux`, the forward runs the routers' load-balancing loss too and stores it there.
     torch::Tensor pool(const torch::Tensor& ids, torch::Tensor* aux = nullptr);
-    // [B, H] -> [B, C] logits.
+    // [B, F] -> [B, C] logits.
     torch::Tensor classify(const torch::Tensor& pooled) { return head(pooled); }
 
     JanusModel backbone{nullptr};
     torch::nn::Linear head{nullptr};
+    Pooling pooling;
 };
 TORCH_MODULE(SequenceClassifier);
 
@@ -37,6 +60,20 @@ TORCH_MODULE(SequenceClassifier);
 // padding. Sequences are upper-case ACGTN (as datasets hold them). -> [N, length] int64.
 torch::Tensor encode_sequences(const std::vector<std::string>& seqs, int64_t length, bool rc);
 
+// The length a sequence of `size` bases is run at under the non-reference poolings: its first `length` bases
+// (the input length), and at least 2 (the model's minimum).
+int64_t run_length(size_t size, int64_t length);
+// Indices of `seqs` grouped by run_length, shortest first, each group in input order: the batches of the
+// non-reference poolings, which run every sequence at its own length.
+std::vector<std::vector<int64_t>> length_groups(const std::vector<std::string>& seqs, int64_t length);
+
+// Pooled features of each sequence without autograd, `batch` sequences per forward: [N, F]. Reference pooling
+// encodes them left-padded to `length` in input order; the others run them at their own length in length groups
+// (a group larger than `batch` is split). With `rc`, the reverse complement of each sequence. on_done(n) after each
+// forward, with the number of sequences done so far.
+torch::Tensor pooled_features(SequenceClassifierImpl& clf, const std::vector<std::string>& seqs, int64_t length,
+                              bool rc, int64_t batch, const std::function<void(int64_t)>& on_done = {});
+
 struct FinetuneOptions {
     int64_t length = 0;              // padded input length; set by the caller (longest sequence, or --max-length)
     int64_t batch = 32, epochs = 10;
@@ -44,6 +81,7 @@ struct FinetuneOptions {
     double weight_decay = 0.1, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, clip = 1.0;
     bool rc = false;                 // random reverse complements in training, strand-averaged logits in evaluation
     bool freeze_backbone = false;    // linear probe: pooled embeddings computed once, only the head trains
+    std::string pooling = "mean";    // pooling_name() of the classifier's pooling; must match the classifier
     int64_t patience = 0;            // stop after this many epochs without a better validation metric (0 = never)
     std::string metric = "accuracy"; // accuracy, mcc, f1 (macro) or auroc: what "best" means on validation
     uint64_t seed = 1;
@@ -86,7 +124,7 @@ public:
 private:
     double lr_at(int64_t step) const;
     void precompute_features();
-    torch::Tensor train_batch_logits(const std::vector<int64_t>& idx, torch::Tensor* aux);
+    torch::Tensor train_batch_logits(const std::vector<int64_t>& idx);  // frozen backbone: [n, C] from the cache
     torch::Tensor train_batch_ids(const std::vector<int64_t>& idx); // [n, length], reverse-complemented where drawn
     std::pair<double, double> validate(); // (loss, metric)
 
@@ -104,12 +142,16 @@ private:
     std::vector<nlohmann::json> history_;
 };
 
-// Class probabilities [N, C]: softmax of the logits, or of the mean of both strands' logits when rc.
-// on_done(n) is called after each batch with the number of sequences done so far.
+// Class probabilities [N, C]: softmax of the logits, or of the mean of both strands' logits when rc; the
+// classifier's pooling, with the batching of pooled_features. on_done(n) is called as sequences are done (both
+// strands when rc).
 torch::Tensor predict_proba(SequenceClassifierImpl& clf, const std::vector<std::string>& seqs, int64_t length, bool rc,
                             int64_t batch, const std::function<void(int64_t)>& on_done = {});
 
-// What a fine-tuned model file records about its head (metadata "janusdna_classifier").
+// What a fine-tuned model file records about its head (metadata "janusdna_classifier"). The file records
+// "pooling" (a pooling_name) and "pooling_version": 2. Files without "pooling_version" were written before the
+// poolings were named: their "pooling": "mean" (or no "pooling") is read as "reference", the pooling they were made
+// with; "pooling": "reference" is read as such with or without a version.
 struct ClassifierInfo {
     std::vector<std::string> classes;
     int64_t length = 0;

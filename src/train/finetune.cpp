@@ -1,5 +1,6 @@
-// Fine-tuning for sequence classification (MODEL.md 5.1, 5.4): mean pooling, a linear head, AdamW with warm-up and
-// cosine decay per step (timm, as the reference), best-on-validation weights, exact resume.
+// Fine-tuning for sequence classification (MODEL.md 5.1, 5.4): pooling (the reference's over the padded input, or
+// over the real bases of sequences run at their own length), a linear head, AdamW with warm-up and cosine decay per
+// step (timm, as the reference), best-on-validation weights, exact resume.
 #include "janusdna/classifier.h"
 #include "janusdna/error.h"
 #include "janusdna/metrics.h"
@@ -10,6 +11,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <fmt/format.h>
 #include <numeric>
 #include <torch/nn/functional/loss.h>
@@ -68,9 +70,42 @@ double metric_of(const std::string& name, const std::vector<int>& truth, const t
 
 } // namespace
 
-SequenceClassifierImpl::SequenceClassifierImpl(JanusModel b, int64_t n_classes) {
+Pooling pooling_of(const std::string& name) {
+    if (name == "reference") return Pooling::Reference;
+    if (name == "mean") return Pooling::Mean;
+    if (name == "center") return Pooling::Center;
+    if (name == "mean+max") return Pooling::MeanMax;
+    throw Error(fmt::format("unknown pooling \"{}\" (reference, mean, center, mean+max)", name));
+}
+
+std::string pooling_name(Pooling p) {
+    switch (p) {
+    case Pooling::Reference: return "reference";
+    case Pooling::Mean: return "mean";
+    case Pooling::Center: return "center";
+    case Pooling::MeanMax: return "mean+max";
+    }
+    return "?";
+}
+
+int64_t pooled_width(Pooling p, int64_t hidden) { return p == Pooling::MeanMax ? 2 * hidden : hidden; }
+
+torch::Tensor pool_hidden(const torch::Tensor& hidden, const torch::Tensor& ids, Pooling p) {
+    if (p == Pooling::Reference) return hidden.mean(1);                                        // [B, H]
+    if (p == Pooling::Center) return hidden.select(1, hidden.size(1) / 2);                      // [B, H]
+    const torch::Tensor real = ids.ne(kPadId).unsqueeze(-1);                                   // [B, L, 1] A/C/G/T
+    const torch::Tensor w = real.to(hidden.scalar_type());                                     // [B, L, 1]
+    const torch::Tensor count = w.sum(1);                                                      // [B, 1]
+    const torch::Tensor mean = (hidden * w).sum(1) / count.clamp_min(1);                       // [B, H]
+    if (p == Pooling::Mean) return mean;
+    torch::Tensor max = hidden.masked_fill(real.logical_not(), -std::numeric_limits<float>::infinity()).amax(1); // [B, H]
+    max = torch::where(count > 0, max, torch::zeros_like(max));                                // [B, H]
+    return torch::cat({mean, max}, 1);                                                         // [B, 2H]
+}
+
+SequenceClassifierImpl::SequenceClassifierImpl(JanusModel b, int64_t n_classes, Pooling p) : pooling(p) {
     backbone = register_module("backbone", b);
-    head = register_module("head", torch::nn::Linear(b->config.hidden_size, n_classes));
+    head = register_module("head", torch::nn::Linear(pooled_width(p, b->config.hidden_size), n_classes));
     torch::NoGradGuard no_grad;
     head->weight.normal_(0, 0.1); // the reference's output_transform init (MODEL.md 5.1)
     head->bias.zero_();
@@ -82,7 +117,7 @@ torch::Tensor SequenceClassifierImpl::pool(const torch::Tensor& ids, torch::Tens
     fo.aux_loss = aux != nullptr;
     ForwardOutput y = backbone->forward(ids, fo);
     if (aux) *aux = y.aux_loss;
-    return y.hidden.mean(1);                                                                  // [B, H]
+    return pool_hidden(y.hidden, ids, pooling);                                               // [B, F]
 }
 
 torch::Tensor encode_sequences(const std::vector<std::string>& seqs, int64_t length, bool rc) {
@@ -97,11 +132,52 @@ torch::Tensor encode_sequences(const std::vector<std::string>& seqs, int64_t len
     return ids;
 }
 
+int64_t run_length(size_t size, int64_t length) {
+    return std::max<int64_t>(2, std::min<int64_t>(length, static_cast<int64_t>(size)));
+}
+
+std::vector<std::vector<int64_t>> length_groups(const std::vector<std::string>& seqs, int64_t length) {
+    std::map<int64_t, std::vector<int64_t>> by_length;
+    for (size_t i = 0; i < seqs.size(); ++i) by_length[run_length(seqs[i].size(), length)].push_back(static_cast<int64_t>(i));
+    std::vector<std::vector<int64_t>> out;
+    for (auto& [len, idx] : by_length) out.push_back(std::move(idx));
+    return out;
+}
+
+torch::Tensor pooled_features(SequenceClassifierImpl& clf, const std::vector<std::string>& seqs, int64_t length,
+                              bool rc, int64_t batch, const std::function<void(int64_t)>& on_done) {
+    c10::InferenceMode guard;
+    const int64_t N = static_cast<int64_t>(seqs.size());
+    torch::Tensor out = torch::empty({N, pooled_width(clf.pooling, clf.backbone->config.hidden_size)}); // [N, F]
+    int64_t done = 0;
+    auto run = [&](const std::vector<int64_t>& idx, int64_t L) {
+        std::vector<std::string> chunk;
+        for (int64_t i : idx) chunk.push_back(seqs[i]);
+        out.index_copy_(0, torch::tensor(idx), clf.pool(encode_sequences(chunk, L, rc)));      // [n, F] rows
+        done += static_cast<int64_t>(idx.size());
+        if (on_done) on_done(done);
+    };
+    if (clf.pooling == Pooling::Reference) {  // left-padded to `length`, in input order
+        for (int64_t first = 0; first < N; first += batch) {
+            std::vector<int64_t> idx(static_cast<size_t>(std::min(batch, N - first)));
+            std::iota(idx.begin(), idx.end(), first);
+            run(idx, length);
+        }
+    } else {  // every sequence at its own length: no padding
+        for (const auto& group : length_groups(seqs, length)) {
+            const int64_t L = run_length(seqs[group[0]].size(), length), n = static_cast<int64_t>(group.size());
+            for (int64_t first = 0; first < n; first += batch)
+                run(std::vector<int64_t>(group.begin() + first, group.begin() + std::min(n, first + batch)), L);
+        }
+    }
+    return out;
+}
+
 nlohmann::json FinetuneOptions::to_json() const {
     return {{"length", length}, {"batch", batch}, {"epochs", epochs}, {"lr", lr}, {"min_lr_ratio", min_lr_ratio},
             {"warmup_fraction", warmup_fraction}, {"weight_decay", weight_decay}, {"beta1", beta1}, {"beta2", beta2},
             {"eps", eps}, {"clip", clip}, {"rc", rc}, {"freeze_backbone", freeze_backbone}, {"patience", patience},
-            {"metric", metric}, {"seed", seed}};
+            {"metric", metric}, {"seed", seed}, {"pooling", pooling}};
 }
 
 FinetuneOptions FinetuneOptions::from_json(const nlohmann::json& j) {
@@ -111,6 +187,7 @@ FinetuneOptions FinetuneOptions::from_json(const nlohmann::json& j) {
     o.weight_decay = j.at("weight_decay"); o.beta1 = j.at("beta1"); o.beta2 = j.at("beta2"); o.eps = j.at("eps");
     o.clip = j.at("clip"); o.rc = j.at("rc"); o.freeze_backbone = j.at("freeze_backbone"); o.patience = j.at("patience");
     o.metric = j.at("metric").get<std::string>(); o.seed = j.at("seed");
+    o.pooling = j.value("pooling", "reference"); // written before the poolings were named: the reference's
     return o;
 }
 
@@ -124,6 +201,9 @@ Finetuner::Finetuner(SequenceClassifier clf, FinetuneOptions o, std::vector<std:
     if (o_.batch < 1 || o_.epochs < 1) throw Error("--batch and --epochs must be at least 1");
     if (o_.metric != "accuracy" && o_.metric != "mcc" && o_.metric != "f1" && o_.metric != "auroc")
         throw Error(fmt::format("unknown metric \"{}\" (accuracy, mcc, f1, auroc)", o_.metric));
+    if (pooling_of(o_.pooling) != clf_->pooling)
+        throw Error(fmt::format("fine-tuning options say pooling \"{}\" but the classifier pools \"{}\"", o_.pooling,
+                                pooling_name(clf_->pooling)));
     adam_ = std::make_unique<AdamW>(trainable(*clf_, o_.freeze_backbone),
                                     AdamWOptions{o_.weight_decay, o_.beta1, o_.beta2, o_.eps, o_.clip});
     if (o_.freeze_backbone) precompute_features();
@@ -133,13 +213,7 @@ void Finetuner::precompute_features() {
     clf_->backbone->eval();
     c10::InferenceMode guard;
     auto features = [&](const std::vector<std::string>& seqs, bool rc) {
-        std::vector<torch::Tensor> parts;
-        for (size_t first = 0; first < seqs.size(); first += static_cast<size_t>(o_.batch)) {
-            const size_t n = std::min<size_t>(o_.batch, seqs.size() - first);
-            std::vector<std::string> chunk(seqs.begin() + first, seqs.begin() + first + n);
-            parts.push_back(clf_->pool(encode_sequences(chunk, o_.length, rc)));                // [n, H]
-        }
-        return parts.empty() ? torch::Tensor() : torch::cat(parts).clone();                  // [N, H]
+        return pooled_features(*clf_, seqs, o_.length, rc, o_.batch);                         // [N, F]
     };
     train_fwd_ = features(train_seqs_, false);
     valid_fwd_ = features(valid_seqs_, false);
@@ -167,18 +241,14 @@ double Finetuner::lr_at(int64_t step) const {
     return floor + 0.5 * (o_.lr - floor) * (1.0 + std::cos(M_PI * progress));
 }
 
-torch::Tensor Finetuner::train_batch_logits(const std::vector<int64_t>& idx, torch::Tensor* aux) {
+torch::Tensor Finetuner::train_batch_logits(const std::vector<int64_t>& idx) {
     const int64_t n = static_cast<int64_t>(idx.size());
-    if (o_.freeze_backbone) {
-        torch::Tensor pooled = torch::empty({n, train_fwd_.size(1)});                         // [n, H]
-        for (int64_t j = 0; j < n; ++j) {
-            const bool rc = o_.rc && flip(o_.seed, epoch_, idx[j]);
-            pooled[j].copy_((rc ? train_rc_ : train_fwd_)[idx[j]]);
-        }
-        *aux = torch::zeros({});
-        return clf_->classify(pooled);                                                         // [n, C]
+    torch::Tensor pooled = torch::empty({n, train_fwd_.size(1)});                             // [n, F]
+    for (int64_t j = 0; j < n; ++j) {
+        const bool rc = o_.rc && flip(o_.seed, epoch_, idx[j]);
+        pooled[j].copy_((rc ? train_rc_ : train_fwd_)[idx[j]]);
     }
-    return clf_->classify(clf_->pool(train_batch_ids(idx), aux));                              // [n, C]
+    return clf_->classify(pooled);                                                             // [n, C]
 }
 
 torch::Tensor Finetuner::train_batch_ids(const std::vector<int64_t>& idx) {
@@ -214,11 +284,51 @@ EpochStats Finetuner::run_epoch(const std::function<bool()>& on_step) {
         adam_->zero_grad();
         double ce_value = 0, aux_value = 0;
         if (o_.freeze_backbone) {
-            torch::Tensor aux;
-            torch::Tensor logits = train_batch_logits(idx, &aux);                              // [n, C]
+            torch::Tensor logits = train_batch_logits(idx);                                    // [n, C]
             torch::Tensor ce = torch::nn::functional::cross_entropy(logits, torch::tensor(y));
-            (ce + aux).backward();
-            ce_value = ce.item<double>(), aux_value = aux.item<double>();
+            ce.backward();
+            ce_value = ce.item<double>();
+        } else if (clf_->pooling != Pooling::Reference) {
+            // Each share's sequences run at their own length, one forward per length (no padding reaches the
+            // model, the head or the gradient); the shares' CE sums and routers go to share_backward as usual.
+            namespace F = torch::nn::functional;
+            const int64_t n = static_cast<int64_t>(idx.size());
+            std::vector<std::string> strs;  // reverse-complemented where drawn
+            for (int64_t j = 0; j < n; ++j) {
+                const std::string& s = train_seqs_[idx[j]];
+                strs.push_back(o_.rc && flip(o_.seed, epoch_, idx[j]) ? reverse_complement(s) : s);
+            }
+            const torch::Tensor labels = torch::tensor(y);                                     // [n]
+            const auto r = train_detail::share_backward(*clf_->backbone, clf_->parameters(), n, 1.0 / n, 1.0,
+                                                        [&](int64_t b0, int64_t b1) {
+                const std::vector<std::string> part(strs.begin() + b0, strs.begin() + b1);
+                train_detail::ShareOutput sh;
+                std::vector<std::vector<RouterOutput>> fwd, bwd;  // per length group, per layer
+                for (const auto& group : length_groups(part, o_.length)) {
+                    std::vector<std::string> gs;
+                    std::vector<int64_t> rows;
+                    for (int64_t k : group) gs.push_back(part[k]), rows.push_back(b0 + k);
+                    const torch::Tensor ids = encode_sequences(gs, run_length(gs[0].size(), o_.length), false); // [g, L]
+                    ForwardOptions fo;
+                    fo.logits = false;
+                    fo.aux_loss = true; // collects the routers' outputs
+                    ForwardOutput out = clf_->backbone->forward(ids, fo);
+                    const torch::Tensor logits = clf_->classify(pool_hidden(out.hidden, ids, clf_->pooling)); // [g, C]
+                    torch::Tensor loss = F::cross_entropy(logits, labels.index_select(0, torch::tensor(rows)),
+                                                          F::CrossEntropyFuncOptions().reduction(torch::kSum));
+                    sh.loss = sh.loss.defined() ? sh.loss + loss : loss;
+                    fwd.push_back(std::move(out.router_fwd)), bwd.push_back(std::move(out.router_bwd));
+                }
+                // The groups' router outputs, token rows concatenated per layer.
+                for (auto [groups, dst] : {std::pair{&fwd, &sh.router_fwd}, std::pair{&bwd, &sh.router_bwd}})
+                    for (size_t layer = 0; layer < groups->front().size(); ++layer) {
+                        std::vector<torch::Tensor> probs, chosen;
+                        for (auto& g : *groups) probs.push_back(g[layer].probs), chosen.push_back(g[layer].chosen);
+                        dst->push_back({torch::cat(probs, 0), torch::cat(chosen, 0)});        // [tokens, E], [tokens, k]
+                    }
+                return sh;
+            });
+            ce_value = r.loss_sum / static_cast<double>(n), aux_value = r.aux;
         } else {
             // The batch's sequences split over threads, one graph each (share_backward.h): the same gradient as
             // one graph of mean CE + aux over the whole batch.
@@ -339,7 +449,9 @@ nlohmann::json Finetuner::load_checkpoint(const std::string& path) {
     if (nlohmann::json::parse(meta.at("janusdna_config")) != clf_->backbone->config.to_json())
         throw Error(fmt::format("{}: checkpoint was made for a different model configuration", path));
     const nlohmann::json state = nlohmann::json::parse(meta.at("janusdna_finetune_checkpoint"));
-    if (state.at("options") != o_.to_json() || state.at("n_classes") != n_classes_)
+    nlohmann::json was = state.at("options");
+    if (!was.contains("pooling")) was["pooling"] = "reference"; // written before the poolings were named
+    if (was != o_.to_json() || state.at("n_classes") != n_classes_)
         throw Error(fmt::format("{}: checkpoint was made with other options or classes ({}); resume with the same ones",
                                 path, state.at("options").dump()));
     torch::NoGradGuard no_grad;
@@ -373,17 +485,13 @@ torch::Tensor predict_proba(SequenceClassifierImpl& clf, const std::vector<std::
                             int64_t batch, const std::function<void(int64_t)>& on_done) {
     clf.eval();
     c10::InferenceMode guard;
-    std::vector<torch::Tensor> parts;
-    for (size_t first = 0; first < seqs.size(); first += static_cast<size_t>(batch)) {
-        const size_t n = std::min<size_t>(batch, seqs.size() - first);
-        std::vector<std::string> chunk(seqs.begin() + first, seqs.begin() + first + n);
-        torch::Tensor logits = clf.classify(clf.pool(encode_sequences(chunk, length, false)));     // [n, C]
-        if (rc) logits = 0.5 * (logits + clf.classify(clf.pool(encode_sequences(chunk, length, true))));
-        parts.push_back(torch::softmax(logits, 1));
-        if (on_done) on_done(static_cast<int64_t>(first + n));
-    }
-    if (parts.empty()) return torch::empty({0, clf.head->options.out_features()});
-    return torch::cat(parts);                                                                  // [N, C]
+    const int64_t N = static_cast<int64_t>(seqs.size());
+    auto report = [&](int64_t strand_done) { if (on_done) on_done(rc ? strand_done / 2 : strand_done); };
+    torch::Tensor logits = clf.classify(pooled_features(clf, seqs, length, false, batch, report));     // [N, C]
+    if (rc)
+        logits = 0.5 * (logits + clf.classify(pooled_features(clf, seqs, length, true, batch,
+                                                              [&](int64_t k) { report(N + k); })));   // [N, C]
+    return torch::softmax(logits, 1);                                                          // [N, C]
 }
 
 bool is_classifier(const LoadedModel& m) { return m.metadata.count("janusdna_classifier") > 0; }
@@ -391,8 +499,11 @@ bool is_classifier(const LoadedModel& m) { return m.metadata.count("janusdna_cla
 void save_classifier(const std::string& path, SequenceClassifierImpl& clf, const ClassifierInfo& info,
                      const std::map<std::string, std::string>& extra) {
     std::map<std::string, std::string> meta = extra;
+    if (pooling_of(info.pooling) != clf.pooling)
+        throw Error(fmt::format("{}: the classifier pools \"{}\", not \"{}\"", path, pooling_name(clf.pooling), info.pooling));
     meta["janusdna_classifier"] = nlohmann::json{{"classes", info.classes}, {"length", info.length}, {"rc", info.rc},
-                                                 {"pooling", info.pooling}, {"protocol", info.protocol}}.dump();
+                                                 {"pooling", info.pooling}, {"pooling_version", 2},
+                                                 {"protocol", info.protocol}}.dump();
     save_model(path, *clf.backbone, meta, {{"classifier.weight", clf.head->weight}, {"classifier.bias", clf.head->bias}});
 }
 
@@ -407,20 +518,31 @@ LoadedClassifier classifier_of(const LoadedModel& m) {
         out.info.classes = j.at("classes").get<std::vector<std::string>>();
         out.info.length = j.at("length");
         out.info.rc = j.value("rc", false);
-        out.info.pooling = j.value("pooling", "mean");
+        out.info.pooling = j.value("pooling", "reference");
         out.info.protocol = j.value("protocol", nlohmann::json::object());
+        if (!j.contains("pooling_version")) {
+            // Written before the poolings were named, when "mean" was the reference's mean over the padded input.
+            if (out.info.pooling == "mean") out.info.pooling = "reference";
+        } else if (j.at("pooling_version") != 2) {
+            throw Error(fmt::format("pooling_version {} (this janusdna reads 2)", j.at("pooling_version").dump()));
+        }
     } catch (const std::exception& e) {
         throw Error(fmt::format("{}: \"janusdna_classifier\" metadata is not valid ({})", m.path, e.what()));
     }
-    if (out.info.pooling != "mean") throw Error(fmt::format("{}: unsupported pooling \"{}\"", m.path, out.info.pooling));
-    const int64_t C = static_cast<int64_t>(out.info.classes.size()), H = m.config.hidden_size;
+    Pooling pooling = Pooling::Reference;
+    try {
+        pooling = pooling_of(out.info.pooling);
+    } catch (const Error& e) {
+        throw Error(fmt::format("{}: {}", m.path, e.what()));
+    }
+    const int64_t C = static_cast<int64_t>(out.info.classes.size()), H = pooled_width(pooling, m.config.hidden_size);
     auto w = m.head.find("classifier.weight"), b = m.head.find("classifier.bias");
     if (w == m.head.end() || b == m.head.end())
         throw Error(fmt::format("{}: missing tensor \"classifier.{}\"", m.path, w == m.head.end() ? "weight" : "bias"));
     if (w->second.sizes().vec() != std::vector<int64_t>{C, H} || b->second.sizes().vec() != std::vector<int64_t>{C})
         throw Error(fmt::format("{}: classifier head has shape [{}], expected [{}, {}] for {} classes", m.path,
                                 fmt::join(w->second.sizes(), ", "), C, H, C));
-    out.clf = SequenceClassifier(m.model, C);
+    out.clf = SequenceClassifier(m.model, C, pooling);
     torch::NoGradGuard no_grad;
     out.clf->head->weight.copy_(w->second);
     out.clf->head->bias.copy_(b->second);

@@ -53,12 +53,14 @@ BatchResult share_backward(JanusModelImpl& model, const std::vector<torch::Tenso
         std::vector<torch::Tensor> outputs{s.loss}, seeds{torch::full({}, weight * loss_scale, s.loss.options())};
         size_t leaf = 0;
         for (auto field : {&ShareOutput::router_fwd, &ShareOutput::router_bwd})
-            for (const auto& router : s.*field) {
-                // This share's rows of the whole-batch leaf: the shares before it hold first(i) rows' tokens.
-                const torch::Tensor& probs = router.probs;                 // [b * L, E]
-                const int64_t per_row = probs.size(0) / std::max<int64_t>(1, first(i + 1) - first(i));
+            for (size_t layer = 0; layer < (s.*field).size(); ++layer) {
+                // This share's rows of the whole-batch leaf: after the tokens of the shares before it (rows may
+                // differ in length, so the tokens are counted, not the rows).
+                const torch::Tensor& probs = (s.*field)[layer].probs;       // [share's tokens, E]
+                int64_t offset = 0;
+                for (int64_t j = 0; j < i; ++j) offset += (y[static_cast<size_t>(j)].*field)[layer].probs.size(0);
                 outputs.push_back(probs);
-                seeds.push_back(weight * aux_grad[leaf++].narrow(0, first(i) * per_row, probs.size(0)));
+                seeds.push_back(weight * aux_grad[leaf++].narrow(0, offset, probs.size(0)));
             }
         grads[static_cast<size_t>(i)] = torch::autograd::grad(outputs, params, seeds, /*retain_graph=*/false,
                                                               /*create_graph=*/false, /*allow_unused=*/true);

@@ -17,7 +17,8 @@ namespace janusdna::train_detail {
 
 struct ShareOutput {
     torch::Tensor loss;                                // scalar: the sum of the share's per-row losses
-    std::vector<RouterOutput> router_fwd, router_bwd;  // per MoE layer, rows of the share * L; probs with graph
+    std::vector<RouterOutput> router_fwd, router_bwd;  // per MoE layer, the share's tokens (its rows may differ in
+                                                       // length); probs with graph
 };
 
 struct BatchResult {

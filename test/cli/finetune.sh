@@ -7,18 +7,20 @@ TATA=$E/tata-mini        # 48 train / 16 dev / 24 test rows of GUE prom_300_tata
 F=(--max-length 128 --batch 8 -@ 1)
 
 # --- finetune, then evaluate against the baselines on the same split -------------------------------------------
-run ft 0 "$BIN" finetune "${F[@]}" --epochs 2 --rc -o A.safetensors $TATA
+# The reference's pooling reproduces the goldens made before the poolings were named.
+run ft 0 "$BIN" finetune "${F[@]}" --epochs 2 --rc --pooling reference -o A.safetensors $TATA
 [ -s A.safetensors ] && [ -s A.safetensors.ckpt ] && ok || bad "finetune outputs missing"
 [ "$(tail -n +2 A.safetensors.log.tsv | wc -l)" = 2 ] && ok || bad "log should have 2 epochs"
-grep -q "classes 0,1; train 48, validation 16, test 24; length 128; full fine-tuning, w/ rc" ft.err && ok || bad "finetune summary: $(cat ft.err)"
+grep -q "classes 0,1; train 48, validation 16, test 24; length 128; full fine-tuning, reference pooling, w/ rc" ft.err && ok || bad "finetune summary: $(cat ft.err)"
 # resuming the finished run with another -@ is allowed (nothing left to do) and warns that it is not bit-identical
-run ft_threads 0 "$BIN" finetune --max-length 128 --batch 8 -@ 2 --epochs 2 --rc --resume A.safetensors.ckpt -o A2.safetensors $TATA
+run ft_threads 0 "$BIN" finetune --max-length 128 --batch 8 -@ 2 --epochs 2 --rc --pooling reference --resume A.safetensors.ckpt -o A2.safetensors $TATA
 grep -q 'written with -@ 1, resuming with -@ 2' ft_threads.err && ok || bad "no warning when resuming with another -@"
 run info_ft 0 "$BIN" info A.safetensors
 grep -q 'meta\[janusdna_classifier\].*"classes":\["0","1"\]' info_ft.out && ok || bad "info shows no classifier metadata"
+grep -q '"pooling":"reference","pooling_version":2' info_ft.out && ok || bad "info shows no pooling: $(grep classifier info_ft.out)"
 run eval1 0 "$BIN" evaluate -@ 1 -m A.safetensors --tsv A.eval.tsv --json A.eval.json --plot A
 close finetune_eval.tsv A.eval.tsv
-grep -q "^janusdna (fine-tuned, w/ rc) " eval1.out && grep -q "^k-mer logistic regression" eval1.out && grep -q "^majority class " eval1.out \
+grep -q "^janusdna (fine-tuned, reference pooling, w/ rc) " eval1.out && grep -q "^k-mer logistic regression" eval1.out && grep -q "^majority class " eval1.out \
   && ok || bad "classification table lacks a row: $(cat eval1.out)"
 grep -q "test n=24; 1 run(s)" eval1.out && ok || bad "table header: $(head -1 eval1.out)"
 # Majority class on a balanced 12/12 test split: accuracy 0.5, MCC 0, AUROC 0.5, whatever the model does.
@@ -29,10 +31,10 @@ python3 -c "import json,sys; j=json.load(open('A.eval.json')); c=j['runs'][0]['j
   && ok || bad "JSON confusion matrix does not count the 24 test sequences"
 
 # Two seeds: mean ± sd over runs; each run re-made from the split its model records.
-run ft2 0 "$BIN" finetune "${F[@]}" --epochs 2 --rc --seed 2 -o B.safetensors $TATA
+run ft2 0 "$BIN" finetune "${F[@]}" --epochs 2 --rc --pooling reference --seed 2 -o B.safetensors $TATA
 run eval2 0 "$BIN" evaluate -@ 1 -m A.safetensors -m B.safetensors --json AB.json
 grep -q "2 run(s)" eval2.out && grep -q " ± " eval2.out && ok || bad "two runs give no mean ± sd: $(cat eval2.out)"
-python3 -c "import json,sys; j=json.load(open('AB.json')); sys.exit(0 if j['summary']['janusdna (fine-tuned, w/ rc)']['accuracy']['n']==2 else 1)" \
+python3 -c "import json,sys; j=json.load(open('AB.json')); sys.exit(0 if j['summary']['janusdna (fine-tuned, reference pooling, w/ rc)']['accuracy']['n']==2 else 1)" \
   && ok || bad "JSON summary lacks n=2"
 
 # --- predict: a fine-tuned model classifies whole records -----------------------------------------------------
@@ -42,6 +44,36 @@ close finetune_predict.tsv pred.out
 # The same probabilities as evaluate computes for those sequences: predicted classes agree with the JSON's count.
 [ "$(tail -n +2 pred.out | wc -l)" = 4 ] && ok || bad "predict wrote $(wc -l < pred.out) lines"
 
+# --- a model file written before the poolings were named -------------------------------------------------------
+# Older janusdna wrote "pooling": "mean" (then the reference's mean over the padded input) and no "pooling_version";
+# such a file is read as the reference's pooling: the same predictions and table as A, which used it by name.
+# relabel IN OUT old|mean: A's weights with old metadata, or labelled as today's "mean" (version 2).
+relabel() {
+python3 - "$@" <<'PY'
+import json, struct, sys
+b = open(sys.argv[1], 'rb').read(); n = struct.unpack('<Q', b[:8])[0]; h = json.loads(b[8:8 + n])
+c = json.loads(h['__metadata__']['janusdna_classifier'])
+assert c['pooling_version'] == 2 and c['pooling'] == 'reference'
+c['pooling'] = 'mean'
+if sys.argv[3] == 'old': c.pop('pooling_version'); c['protocol']['options'].pop('pooling')
+h['__metadata__']['janusdna_classifier'] = json.dumps(c, separators=(',', ':'))
+t = json.dumps(h, separators=(',', ':')).encode(); t += b' ' * (n - len(t))  # same header size, space-padded
+assert len(t) == n
+open(sys.argv[2], 'wb').write(b[:8] + t + b[8 + n:])
+PY
+}
+relabel A.safetensors Old.safetensors old; relabel A.safetensors Mean.safetensors mean
+"$BIN" info Old.safetensors | grep -q '"pooling":"mean","protocol"' && ok || bad "Old.safetensors lacks the old metadata"
+# Records of different lengths (A's input length is 128), so that the two poolings differ.
+awk 'NR % 2 == 0 { n = NR / 2; print ">v" n; print substr($0, 1, n == 1 ? 30 : n == 2 ? 70 : n == 3 ? 128 : 300) }' four.fa > varied.fa
+run pred_ref 0 "$BIN" predict -@ 1 -m A.safetensors varied.fa
+run pred_old 0 "$BIN" predict -@ 1 -m Old.safetensors varied.fa
+run pred_mean 0 "$BIN" predict -@ 1 -m Mean.safetensors varied.fa
+cmp -s pred_ref.out pred_old.out && ok || bad "an old model file predicts otherwise: $(diff pred_ref.out pred_old.out | head -3)"
+cmp -s pred_ref.out pred_mean.out && bad "mean and reference pooling predict the same: the test above proves nothing" || ok
+run eval_old 0 "$BIN" evaluate -@ 1 -m Old.safetensors --tsv Old.eval.tsv
+close finetune_eval.tsv Old.eval.tsv
+
 # --- linear probe: the backbone is not touched ----------------------------------------------------------------
 run probe 0 "$BIN" finetune "${F[@]}" --freeze-backbone --epochs 3 --lr 1e-2 -o P.safetensors $TATA
 "$BIN" info --tensors P.safetensors | grep -v '^classifier\.' > P.tensors
@@ -50,7 +82,20 @@ cmp -s P.tensors M.tensors && ok || bad "--freeze-backbone changed the backbone"
 "$BIN" info --tensors A.safetensors | grep -v '^classifier\.' > A.tensors
 cmp -s A.tensors M.tensors && bad "full fine-tuning left the backbone unchanged" || ok
 run eval_probe 0 "$BIN" evaluate -@ 1 -m P.safetensors
-grep -q "^janusdna (linear probe) " eval_probe.out && ok || bad "linear probe not named in the table"
+grep -q "^janusdna (linear probe, mean pooling) " eval_probe.out && ok || bad "linear probe not named in the table"
+
+# --- poolings: each is recorded and read back; models of two poolings are not averaged as one method ------------
+for pool in center mean+max; do
+  run probe_$pool 0 "$BIN" finetune "${F[@]}" --freeze-backbone --epochs 1 --pooling $pool -o P.$pool.safetensors $TATA
+  grep -q "frozen backbone (linear probe), $pool pooling" probe_$pool.err && ok || bad "$pool not in the summary: $(cat probe_$pool.err)"
+done
+"$BIN" info --tensors P.mean+max.safetensors | grep -q '^classifier.weight.*\[2,64\]' && ok || bad "mean+max head is not [2, 2H]: $("$BIN" info --tensors P.mean+max.safetensors | grep classifier)"
+run eval_mixed 0 "$BIN" evaluate -@ 1 -m P.safetensors -m P.center.safetensors
+grep -q "^janusdna (mixed protocols) " eval_mixed.out && ok || bad "two poolings averaged as one method: $(cat eval_mixed.out)"
+# an unknown pooling is a usage error (CLI11's message and its "Try --help" line), and writes nothing
+run e_pool 1 "$BIN" finetune "${F[@]}" --pooling max -o X.safetensors $TATA
+grep -q -- "--pooling: max not in {mean,center,mean+max,reference}" e_pool.err && ok || bad "e_pool: $(cat e_pool.err)"
+no_file X.safetensors
 
 # --- other dataset formats, as distributed ---------------------------------------------------------------------
 run gb_dir 0 "$BIN" finetune "${F[@]}" --epochs 1 --valid-fraction 0.34 -o G.safetensors $E/gb-seq
