@@ -12,6 +12,9 @@ packages=(
   libbigwig-dev                           # bigWig tracks for genome browsers
   doctest-dev                             # unit tests
   samtools bcftools tabix bedtools        # CLI tests and README pipelines check interoperability with these
+  snakemake                               # workflow/Snakefile: genome-scale runs split into chunk jobs (laptop or
+                                          # cluster), and its CLI test (test/cli/workflow.sh)
+  python3-pybigwig                        # the workflow merges each track's chunks into one bigWig
 )
 missing=()
 for p in "${packages[@]}"; do
