@@ -402,8 +402,15 @@ JANUSDNA_AVX2 inline __m256 inv_rms8(const __m256 ss[8], int64_t D, float eps) {
     const __m256 mean = _mm256_div_ps(hsum8(ss), set1(static_cast<float>(D)));
     return _mm256_div_ps(set1(1.0f), _mm256_sqrt_ps(_mm256_add_ps(mean, set1(eps))));
 }
+// The sum of v's 8 lanes in hsum8's order, ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)): a row gets the same
+// bits whether it falls in a group of eight or in the tail, so a window's output does not depend on the rows
+// (other windows of a batch) beside it.
+JANUSDNA_AVX2 inline float hsum_tree(__m256 v) {
+    const __m256 t = _mm256_hadd_ps(_mm256_hadd_ps(v, v), _mm256_hadd_ps(v, v));
+    return _mm_cvtss_f32(_mm_add_ss(_mm256_castps256_ps128(t), _mm256_extractf128_ps(t, 1)));
+}
 JANUSDNA_AVX2 inline float inv_rms1(__m256 ss, int64_t D, float eps) {
-    return 1.0f / std::sqrt(hsum(ss) / static_cast<float>(D) + eps);
+    return 1.0f / std::sqrt(hsum_tree(ss) / static_cast<float>(D) + eps);
 }
 
 // RMSNorm of one row with its 1 / rms given; Full: D is a multiple of 8 (no masked tail).
@@ -509,7 +516,7 @@ JANUSDNA_AVX2 void rmsnorm_bwd_rows(const RmsNormParams<float>& p, const RmsNorm
             __m256 ss, dot;
             rmsnorm_bwd_sums<Full>(p, g, c0 + i, ss, dot);
             inv[i] = inv_rms1(ss, D, eps);
-            coef[i] = inv[i] * inv[i] * inv[i] * hsum(dot) / static_cast<float>(D);
+            coef[i] = inv[i] * inv[i] * inv[i] * hsum_tree(dot) / static_cast<float>(D);
         }
         for (int64_t k = 0; k < D; k += 8) {
             const int nk = Full ? 8 : static_cast<int>(std::min<int64_t>(8, D - k));

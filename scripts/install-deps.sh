@@ -14,6 +14,9 @@ packages=(
   doctest-dev                             # unit tests
   samtools bcftools tabix bedtools        # CLI tests and README pipelines check interoperability with these
   python3                                 # CLI tests: its standard library reads safetensors and crafts checkpoints
+  snakemake                               # workflow/Snakefile: genome-scale runs split into chunk jobs (laptop or
+                                          # cluster), and its CLI test (test/cli/workflow.sh)
+  python3-pybigwig                        # the workflow merges each track's chunks into one bigWig
 )
 missing=()
 for p in "${packages[@]}"; do

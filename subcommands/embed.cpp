@@ -83,8 +83,10 @@ int main_embed(int argc, char** argv) {
         ->check(CLI::IsMember({"f16", "f32"}))->group("Output");
     app.add_option("--window", window, "window length W; 0 = one pass per region [default: the model's training "
                    "length, else 1024]")->group("Context");
-    app.add_option("--stride", stride, "distance between tiled windows [default: W/2]")->group("Context");
-    app.add_option("--flank", flank, "context bases added on each side and dropped after the pass [default: W/8]")->group("Context");
+    app.add_option("--stride", stride, "distance between tiled windows; per base, windows lie on a grid anchored at "
+                   "each contig's start, so a base's row does not depend on the region [default: 3W/4]")->group("Context");
+    app.add_option("--flank", flank, "--window 0 or pooled: context bases added on each side of the region and dropped "
+                   "after the pass [default: W/8]")->group("Context");
     app.add_flag("--rc", rc, "average forward and reverse-complement embeddings position by position")->group("Context");
     app.add_option("--batch", batch, "windows per forward pass")->group("General");
     cli::add_common_options(app, common);
@@ -167,8 +169,11 @@ int main_embed(int argc, char** argv) {
             {"input", records ? "records" : (!bed_path.empty() ? "bed" : (!region_texts.empty() ? "regions" : "contigs"))},
             {"hidden_size", H},
             {"window", opt.window},
-            {"stride", opt.window > 0 ? (opt.stride > 0 ? opt.stride : std::max<int64_t>(1, opt.window / 2)) : 0},
-            {"flank", opt.flank},
+            {"stride", opt.window > 0 ? (opt.stride > 0 ? opt.stride : default_stride(opt.window)) : 0},
+            {"flank", opt.window > 0 && pooling == Pooling::None ? 0 : opt.flank},
+            {"tiling", opt.window == 0 ? "one pass over the region and its flanks"
+                       : pooling == Pooling::None ? "windows on a grid anchored at the contig start (per-base rows depend on position only)"
+                                                  : "windows over the region and its flanks"},
             {"pooling", pooling == Pooling::Mean ? "mean over A/C/G/T positions (N/IUPAC excluded; NaN if none)" : "none"},
             {"strand", "BED strand '-' embeds the reverse complement (rows in that orientation); '+' and '.' the forward strand"},
             {"rc_average", rc},

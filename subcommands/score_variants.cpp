@@ -23,17 +23,18 @@ using namespace janusdna;
 
 namespace {
 
-std::string llr_description(int64_t W, bool rc) {
+std::string llr_description(int64_t W, int64_t S, bool rc) {
     return fmt::format("JanusDNA zero-shot SNV score: ln p(ALT) - ln p(REF) at the variant position, from one forward "
-                       "pass over the reference window of {} bp that holds it most centrally (clipped at contig ends, "
-                       "never padded; the model never sees the base it predicts); strand: {}. Missing for indels, MNVs, "
-                       "symbolic alleles, REF mismatches and contigs absent from the reference", W,
+                       "pass over the reference window of {} bp that holds it most centrally among windows starting every {} bp "
+                       "from the contig start (clipped at contig ends, never padded; the model never sees the base it "
+                       "predicts), so the score depends on the variant alone; strand: {}. Missing for indels, MNVs, "
+                       "symbolic alleles, REF mismatches and contigs absent from the reference", W, S,
                        rc ? "mean of forward and reverse complement" : "forward");
 }
 std::string pll_description(int64_t W, bool rc) {
     return fmt::format("JanusDNA pseudo-log-likelihood difference PLL(ALT haplotype) - PLL(REF window), PLL = sum over "
-                       "A/C/G/T positions of ln p(base | all other bases) in one pass; REF window = {} bp of reference "
-                       "around the variant, ALT haplotype = the same window with REF replaced by ALT (identical flanks); "
+                       "A/C/G/T positions of ln p(base | all other bases) in one pass; REF window = the {} bp window of "
+                       "JANUS_LLR's grid that holds the variant's first base, ALT haplotype = the same window with REF replaced by ALT (identical flanks); "
                        "N positions excluded; strand: {}. Missing for symbolic alleles, alleles longer than --max-indel, "
                        "REF mismatches and contigs absent from the reference", W,
                        rc ? "mean of forward and reverse complement" : "forward");
@@ -69,7 +70,8 @@ int main_score_variants(int argc, char** argv) {
     app.add_flag("-W,--write-index", write_index, "write OUT.csi (VCF/BCF) or OUT.tbi (table); needs sorted input")->group("Output");
     app.add_flag("--no-version", no_version, "do not add ##janusdnaVersion/##janusdnaCommand header lines")->group("Output");
     app.add_option("--window", window, "window length in bp [default: the model's training length, 1024 if unknown]")->group("Scoring");
-    app.add_option("--flank", flank, "bases of context wanted on each side of a scored position [default: window/4]")->group("Scoring");
+    app.add_option("--flank", flank, "bases of context wanted on each side of a scored position: windows start every "
+                   "window - 2 flank bp from each contig's start [default: window/4]")->group("Scoring");
     app.add_option("--max-indel", max_indel, "alleles (REF or ALT) longer than this are not scored")->group("Scoring");
     app.add_flag("--rc", rc, "average each score with the one from the reverse-complement strand (2x passes)")->group("Scoring");
     app.add_flag("--no-pll", no_pll, "skip JANUS_PLL (then only SNVs are scored, and only shared passes are made)")->group("Scoring");
@@ -133,7 +135,8 @@ int main_score_variants(int argc, char** argv) {
             }
             if (bcf_hdr_append(hdr, line.c_str()) < 0) throw Error(fmt::format("cannot add INFO/{} to the header", id));
         };
-        add_info("JANUS_LLR", "##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"" + llr_description(window, rc) + "\">");
+        add_info("JANUS_LLR", "##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"" +
+                 llr_description(window, scorer.grid_stride(), rc) + "\">");
         add_info("JANUS_PLL", "##INFO=<ID=JANUS_PLL,Number=A,Type=Float,Description=\"" + pll_description(window, rc) + "\">");
         add_info("JANUS_REF_MISMATCH", "##INFO=<ID=JANUS_REF_MISMATCH,Number=0,Type=Flag,Description=\"REF differs from "
                  "the reference FASTA at this position; the record is not scored\">");

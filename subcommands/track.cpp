@@ -79,7 +79,9 @@ int main_track(int argc, char** argv) {
                "  pref      p(reference base)           entropy   -sum p log2 p over A,C,G,T (bits, 0..2)\n"
                "  pA..pT    p(base)                     llr_mean, llr_min  mean, minimum of ln p(ALT)-ln p(REF)\n"
                "                                                            over the 3 possible SNVs\n"
-               "Each base is predicted from the window where it is most central (windows overlap by half).\n\n"
+               "Each base is predicted from the window where it is most central among windows starting every W/2 bp from\n"
+               "the contig start, so its values do not depend on the region asked for, and --all-snvs gives\n"
+               "score-variants' JANUS_LLR (default --flank).\n\n"
                "Examples:\n  janusdna track -r 20:1-100000 -o pref.bedgraph.gz ref.fa\n"
                "  janusdna track -R genes.bed -t all -O bigwig -o tracks ref.fa      # tracks.pref.bw, ...\n"
                "  janusdna track --all-snvs -r 20:1000-2000 -O z -W -o snvs.vcf.gz ref.fa\n");
@@ -129,7 +131,8 @@ int main_track(int argc, char** argv) {
                 bcf_hdr_append(hdr, fmt::format("##contig=<ID={},length={}>", c, ref.length(c)).c_str());
             bcf_hdr_append(hdr, fmt::format("##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"JanusDNA zero-shot SNV "
                 "score: ln p(ALT) - ln p(REF) at the position, from the {} bp reference window where it is most central "
-                "(clipped at contig ends, never padded); strand: {}\">", window, rc ? "mean of both strands' probabilities" : "forward").c_str());
+                "among windows starting every {} bp from the contig start (clipped at contig ends, never padded); "
+                "strand: {}\">", window, std::max<int64_t>(1, window / 2), rc ? "mean of both strands' probabilities" : "forward").c_str());
             if (!no_version) {
                 bcf_hdr_append(hdr, ("##janusdnaVersion=" JANUSDNA_VERSION "+htslib-" + std::string(hts_version())).c_str());
                 bcf_hdr_append(hdr, ("##janusdnaCommand=" + cli::command_line(argc, argv)).c_str());

@@ -9,6 +9,8 @@
 namespace test {
 
 inline std::string data(const std::string& name) { return std::string(JANUSDNA_TEST_DATA) + "/" + name; }
+// The bundled default model (data/models/default.safetensors: H = 32, trained on GRCh37 chr20).
+inline std::string bundled_model() { return std::string(JANUSDNA_TEST_DATA) + "/../../data/models/default.safetensors"; }
 
 // A float32 copy of a tensor stored in a safetensors file.
 inline torch::Tensor read_tensor(const janusdna::SafetensorsFile& f, const std::string& name) {

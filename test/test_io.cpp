@@ -573,35 +573,6 @@ void check_plan(int64_t beg, int64_t end, int64_t contig_len, int64_t window, in
     }
 }
 
-// Checks every invariant of plan_windows_for_positions.
-void check_position_plan(const std::vector<int64_t>& positions, int64_t contig_len, int64_t window, int64_t flank) {
-    CAPTURE(contig_len);
-    CAPTURE(window);
-    CAPTURE(flank);
-    const auto plan = plan_windows_for_positions(positions, contig_len, window, flank);
-    const int64_t length = std::min(window, contig_len);
-    const int64_t min_context = std::min(flank, (length - 1) / 2);
-    const auto owns = [&](const PositionWindow& w, int64_t pos) {
-        return pos >= w.beg && pos < w.end && (pos - w.beg >= min_context || w.beg == 0) &&
-               (w.end - 1 - pos >= min_context || w.end == contig_len);
-    };
-    size_t next = 0;
-    for (size_t i = 0; i < plan.size(); ++i) {
-        const PositionWindow& w = plan[i];
-        CHECK(w.first == next);
-        CHECK(w.first < w.last);
-        CHECK(w.end - w.beg == length);
-        CHECK(w.beg >= 0);
-        CHECK(w.end <= contig_len);
-        const int64_t p = positions[w.first];
-        CHECK(w.beg == std::max<int64_t>(0, std::min(p - window / 2, contig_len - length)));
-        for (size_t j = w.first; j < w.last; ++j) CHECK(owns(w, positions[j]));
-        if (w.last < positions.size()) CHECK_FALSE(owns(w, positions[w.last]));  // greedy: as many as possible
-        next = w.last;
-    }
-    CHECK(next == positions.size());
-}
-
 } // namespace
 
 TEST_CASE("plan_windows: edge cases") {
@@ -669,34 +640,57 @@ TEST_CASE("plan_windows: random invariants") {
     }
 }
 
-TEST_CASE("plan_windows_for_positions") {
-    // Worked example: W=10, flank 3 on a 100 bp contig.
-    const auto plan = plan_windows_for_positions({0, 2, 9, 20, 21, 99}, 100, 10, 3);
-    REQUIRE(plan.size() == 4);
-    // 9 has no base after it in [0, 10), so it starts the next window.
-    CHECK((plan[0].beg == 0 && plan[0].end == 10 && plan[0].first == 0 && plan[0].last == 2));
-    CHECK((plan[1].beg == 4 && plan[1].end == 14 && plan[1].first == 2 && plan[1].last == 3));
-    CHECK((plan[2].beg == 15 && plan[2].end == 25 && plan[2].first == 3 && plan[2].last == 5));
-    CHECK((plan[3].beg == 90 && plan[3].end == 100 && plan[3].first == 5 && plan[3].last == 6));
-    CHECK(plan_windows_for_positions({}, 100, 10, 3).empty());
+TEST_CASE("plan_grid: the contig's windows, whatever the region") {
+    // Worked example: W=10, S=5 on a 22 bp contig: starts 0, 5, 10, 12 as plan_windows over the whole contig.
+    const auto g = plan_grid(9, 14, 22, 10, 5);
+    REQUIRE(g.size() == 2);
+    CHECK((g[0].beg == 5 && g[0].end == 15 && g[0].own_beg == 9 && g[0].own_end == 13));
+    CHECK((g[1].beg == 10 && g[1].end == 20 && g[1].own_beg == 13 && g[1].own_end == 14));
+    const Window w = grid_window(20, 22, 10, 5);
+    CHECK((w.beg == 12 && w.end == 22 && w.own_beg == 16 && w.own_end == 22));
     // Contig shorter than the window: one window over it all.
-    const auto small = plan_windows_for_positions({0, 3, 3, 6}, 7, 100, 50);
+    const auto small = plan_grid(3, 4, 7, 100, 50);
     REQUIRE(small.size() == 1);
-    CHECK((small[0].beg == 0 && small[0].end == 7 && small[0].first == 0 && small[0].last == 4));
+    CHECK((small[0].beg == 0 && small[0].end == 7 && small[0].own_beg == 3 && small[0].own_end == 4));
+    // A few bases deep in a chromosome-sized contig: windows, not bases, are enumerated.
+    const auto deep = plan_grid(200'000'000, 200'000'010, 250'000'000, 1024, 768);
+    REQUIRE(deep.size() == 1);
+    CHECK(deep[0].beg % 768 == 0);
 
-    CHECK(contains(error_of([] { plan_windows_for_positions({1}, 10, 0, 0); }), "window must be positive"));
-    CHECK(contains(error_of([] { plan_windows_for_positions({1}, 10, 4, -1); }), "negative flank"));
-    CHECK(contains(error_of([] { plan_windows_for_positions({3, 2}, 10, 4, 0); }), "not sorted"));
-    CHECK(contains(error_of([] { plan_windows_for_positions({10}, 10, 4, 0); }), "outside the contig"));
-    CHECK(contains(error_of([] { plan_windows_for_positions({-1}, 10, 4, 0); }), "outside the contig"));
+    CHECK(contains(error_of([] { plan_grid(5, 5, 10, 4, 2); }), "empty region"));
+    CHECK(contains(error_of([] { plan_grid(0, 11, 10, 4, 2); }), "outside the contig"));
+    CHECK(contains(error_of([] { plan_grid(0, 5, 10, 1, 1); }), "at least 2"));
+    CHECK(contains(error_of([] { plan_grid(0, 5, 10, 4, 0); }), "stride must be positive"));
+    CHECK(contains(error_of([] { plan_grid(0, 5, 10, 4, 5); }), "stride 5 is larger than the window 4"));
+    CHECK(contains(error_of([] { grid_window(10, 10, 4, 2); }), "outside the contig"));
 
+    // Random: the grid over [beg, end) is plan_windows over the whole contig restricted to [beg, end), and
+    // grid_window gives each base's owner.
     std::mt19937_64 rng(777);
     const auto uniform = [&](int64_t lo, int64_t hi) { return std::uniform_int_distribution<int64_t>(lo, hi)(rng); };
     for (int iter = 0; iter < 5000; ++iter) {
-        const int64_t contig_len = uniform(1, 500);
-        std::vector<int64_t> positions(static_cast<size_t>(uniform(0, 40)));
-        for (auto& p : positions) p = uniform(0, contig_len - 1);
-        std::sort(positions.begin(), positions.end());
-        check_position_plan(positions, contig_len, uniform(1, 120), uniform(0, 80));
+        const int64_t len = uniform(1, iter % 10 == 0 ? 3000 : 300);
+        const int64_t W = uniform(2, 120), S = uniform(1, W);
+        const int64_t beg = uniform(0, len - 1), end = uniform(beg + 1, len);
+        CAPTURE(len); CAPTURE(W); CAPTURE(S); CAPTURE(beg); CAPTURE(end);
+        const auto whole = plan_windows(0, len, len, W, S, 0);
+        const auto part = plan_grid(beg, end, len, W, S);
+        std::vector<Window> want;
+        for (Window x : whole) {
+            x.own_beg = std::max(x.own_beg, beg);
+            x.own_end = std::min(x.own_end, end);
+            if (x.own_beg < x.own_end) want.push_back(x);
+        }
+        REQUIRE(part.size() == want.size());
+        for (size_t i = 0; i < want.size(); ++i)
+            CHECK((part[i].beg == want[i].beg && part[i].end == want[i].end && part[i].own_beg == want[i].own_beg &&
+                   part[i].own_end == want[i].own_end));
+        const int64_t x = uniform(0, len - 1);
+        const Window o = grid_window(x, len, W, S);
+        CHECK((o.beg <= x && x < o.end && o.own_beg <= x && x < o.own_end));
+        // Every owned base has at least floor((L - S) / 2) bases of context on each side, or the contig end.
+        const int64_t L = std::min(W, len), c = std::max<int64_t>(0, (L - S) / 2);
+        CHECK((x - o.beg >= c || o.beg == 0));
+        CHECK((o.end - 1 - x >= c || o.end == len));
     }
 }

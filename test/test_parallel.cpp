@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include "helpers.h"
+#include "janusdna/model_file.h"
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
@@ -104,6 +105,44 @@ TEST_CASE("inference: results do not depend on the thread count (window split, s
     Threads t(2);
     c10::InferenceMode guard;
     CHECK(torch::allclose(m->forward(ids.narrow(0, 3, 1)).logits, one.logits.narrow(0, 3, 1), 1e-5, 1e-6));
+}
+
+TEST_CASE("inference: a window's output does not depend on the windows batched with it, bit for bit") {
+    // What makes a score depend on the variant only (and a chunked genome equal one run): the same window gives the
+    // same bits alone, at any place in a batch of any size, on 1 or 2 threads.
+    const auto check = [](JanusModelImpl& m, int64_t L) {
+        const Tensor ids = test::random_ids(L, 11); // [11, L]
+        c10::InferenceMode guard;
+        const ForwardOutput alone = m.forward(ids.narrow(0, 4, 1));
+        for (int threads : {1, 2}) {
+            Threads t(threads);
+            for (int64_t first : {0, 1, 3, 4}) {
+                for (int64_t n : {int64_t(1), int64_t(2), int64_t(5), 11 - first}) {
+                    if (4 < first || 4 >= first + n) continue;
+                    CAPTURE(threads); CAPTURE(first); CAPTURE(n);
+                    const ForwardOutput y = m.forward(ids.narrow(0, first, n));
+                    CHECK(torch::equal(y.hidden.narrow(0, 4 - first, 1), alone.hidden));
+                    CHECK(torch::equal(y.logits.narrow(0, 4 - first, 1), alone.logits));
+                }
+            }
+        }
+    };
+    SUBCASE("tiny config, odd length") {
+        torch::manual_seed(32);
+        JanusModel m(test::tiny_config());
+        m->init_weights();
+        m->eval();
+        check(*m, 37);
+    }
+    SUBCASE("the test fixture model, windows of 128 and 256") {
+        LoadedModel m = load_model(test::data("tiny-midattn.model.safetensors"));
+        check(*m.model, 128);
+        check(*m.model, 256);
+    }
+    SUBCASE("the bundled model, a 1,024-base window") {
+        LoadedModel m = load_model(test::bundled_model());
+        check(*m.model, 1024);
+    }
 }
 
 TEST_CASE("training: one step gives the same weights on 1 and 2 threads (per-thread graphs, whole-batch aux loss)") {

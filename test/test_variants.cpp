@@ -179,14 +179,92 @@ TEST_CASE("unscorable variants get reasons; passes grow with the span, not with 
     CHECK(s[4].ref_mismatch);
     CHECK(runner.passes() == 1);
 
-    // 60 SNVs within 60 bp, given unsorted: one window, one pass, same scores as sorted.
+    // 60 SNVs within the 64 bp that one grid window owns ([20000, 20064) for W 128, stride 64), given unsorted:
+    // one window, one pass, same scores as sorted.
     std::vector<VariantInput> many, sorted;
-    for (int64_t i = 0; i < 60; ++i) sorted.push_back(var(20000 + i, refseq(20000 + i, 1), {other(refseq(20000 + i, 1))}));
+    for (int64_t i = 0; i < 60; ++i) sorted.push_back(var(20001 + i, refseq(20001 + i, 1), {other(refseq(20001 + i, 1))}));
     for (int64_t i = 0; i < 60; ++i) many.push_back(sorted[(i * 37) % 60]);
     const int64_t before = runner.passes();
     std::vector<VariantScore> a = scorer.score(many), c = scorer.score(sorted);
     CHECK(runner.passes() - before == 2);
     for (int64_t i = 0; i < 60; ++i) CHECK(a[i].alleles[0].llr == c[(i * 37) % 60].alleles[0].llr);
+}
+
+TEST_CASE("scores depend on the variant only: whole, subsets, shuffled, --batch 1 and region scans agree") {
+    const int64_t len = reference().length("20");
+    // SNVs and indels, some close enough to share windows, one at each contig end.
+    std::vector<VariantInput> v;
+    uint64_t state = 12345;
+    const auto next = [&](int64_t n) { state = state * 6364136223846793005ULL + 1442695040888963407ULL; return static_cast<int64_t>((state >> 33) % n); };
+    for (int i = 0; i < 60; ++i) {
+        const int64_t pos1 = i == 0 ? 1 : i == 1 ? len - 3 : 2 + next(len - 8);
+        const std::string r = refseq(pos1, 1);
+        if (base_index(r[0]) < 0) continue;
+        switch (i % 4) {
+            case 0: case 1: v.push_back(var(pos1, r, {other(r), other(r, 1)})); break;
+            case 2: v.push_back(var(pos1, refseq(pos1, 3), {r})); break;                        // 2 bp deletion
+            case 3: v.push_back(var(pos1, r, {r + std::string("ACGTTG").substr(0, 1 + i % 5)})); break; // insertion
+        }
+    }
+    for (bool rc : {false, true}) {
+        CAPTURE(rc);
+        ScoreOptions o; o.window = 128; o.rc = rc;
+        Runner r16(*fixture().model, 16), r1(*fixture().model, 1);
+        VariantScorer whole(reference(), r16, o), single(reference(), r1, o);
+        const std::vector<VariantScore> want = whole.score(v);
+        const auto same = [&](const VariantScore& got, const VariantScore& w) {
+            REQUIRE(got.alleles.size() == w.alleles.size());
+            CHECK(got.win_beg == w.win_beg);
+            for (size_t k = 0; k < w.alleles.size(); ++k) {
+                CHECK(got.alleles[k].has_llr() == w.alleles[k].has_llr());
+                REQUIRE(got.alleles[k].has_pll() == w.alleles[k].has_pll());
+                // Bit for bit: a window's output does not depend on the windows batched with it.
+                if (w.alleles[k].has_llr()) CHECK(got.alleles[k].llr == w.alleles[k].llr);
+                CHECK(got.alleles[k].pll == w.alleles[k].pll);
+            }
+        };
+        for (size_t third = 0; third < 3; ++third) {  // interleaved thirds, in reverse order, one at a time
+            std::vector<VariantInput> part;
+            std::vector<size_t> idx;
+            for (size_t i = v.size(); i-- > 0;)
+                if (i % 3 == third) { part.push_back(v[i]); idx.push_back(i); }
+            const std::vector<VariantScore> got = whole.score(part);
+            for (size_t j = 0; j < part.size(); ++j) { CAPTURE(idx[j]); same(got[j], want[idx[j]]); }
+        }
+        const std::vector<VariantScore> one = single.score(v);
+        for (size_t i = 0; i < v.size(); ++i) { CAPTURE(i); same(one[i], want[i]); }
+        // An SNV's LLR is the difference of the track's log-probabilities at its base (default flank = stride W/2).
+        Runner rs(*fixture().model, 4);
+        for (size_t i = 0; i < v.size(); i += 4) {
+            if (!want[i].alleles[0].has_llr()) continue;
+            const int64_t p = v[i].pos0;
+            int seen = 0;
+            scan_region(reference(), rs, "20", p, p + 1, 128, rc, [&](const BaseResult& b) {
+                ++seen;
+                const float llr = b.lp[base_index(v[i].alts[0][0])] - b.lp[b.ref];
+                CAPTURE(p);
+                // With rc the track averages probabilities, the score log-ratios: compare the forward strand only.
+                if (!rc) CHECK(llr == want[i].alleles[0].llr);
+            });
+            CHECK(seen == 1);
+        }
+    }
+}
+
+TEST_CASE("scan_region: a base's values do not depend on the region or the batch") {
+    Runner r8(*fixture().model, 8), r1(*fixture().model, 1);
+    std::vector<BaseResult> whole;
+    scan_region(reference(), r8, "20", 999, 3000, 128, true, [&](const BaseResult& b) { whole.push_back(b); });
+    for (auto [beg, end] : {std::pair<int64_t, int64_t>{999, 1002}, {1500, 1501}, {2017, 2999}}) {
+        size_t k = 0;
+        scan_region(reference(), r1, "20", beg, end, 128, true, [&](const BaseResult& b) {
+            const BaseResult& w = whole[static_cast<size_t>(b.pos0 - 999)];
+            REQUIRE(w.pos0 == b.pos0);
+            for (int c = 0; c < 4; ++c) CHECK(b.lp[c] == w.lp[c]);
+            ++k;
+        });
+        CHECK(k == static_cast<size_t>(end - beg));
+    }
 }
 
 TEST_CASE("scan_region reports predict's probabilities from the window where each base is most central") {
@@ -196,7 +274,7 @@ TEST_CASE("scan_region reports predict's probabilities from the window where eac
     scan_region(reference(), runner, "20", beg, end, W, false, [&](const BaseResult& b) { got.push_back(b); });
     REQUIRE(got.size() == static_cast<size_t>(end - beg));  // no N in this slice
     size_t k = 0;
-    for (const Window& w : plan_windows(beg, end, len, W, W / 2, W / 2)) {
+    for (const Window& w : plan_grid(beg, end, len, W, W / 2)) {
         torch::Tensor lp = predict_log_probs(reference().fetch("20", w.beg, w.end));
         const float* p = lp.data_ptr<float>();
         for (int64_t x = w.own_beg; x < w.own_end; ++x, ++k) {
@@ -247,7 +325,7 @@ TEST_CASE("bigWig track values read back through libBigWig equal predict probabi
     REQUIRE(iv);
     REQUIRE(iv->l == static_cast<uint32_t>(end - beg));
     size_t k = 0;
-    for (const Window& w : plan_windows(beg, end, reference().length("20"), W, W / 2, W / 2)) {
+    for (const Window& w : plan_grid(beg, end, reference().length("20"), W, W / 2)) {
         torch::Tensor lp = predict_log_probs(reference().fetch("20", w.beg, w.end));
         const float* p = lp.data_ptr<float>();
         for (int64_t x = w.own_beg; x < w.own_end; ++x, ++k) {

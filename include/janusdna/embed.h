@@ -24,8 +24,9 @@ enum class Pooling { None, Mean };
 
 struct EmbedOptions {
     int64_t window = 1024; // W: model window; 0 = one pass over region + flanks
-    int64_t stride = 0;    // S: 0 = W/2
-    int64_t flank = 128;   // F: context bases added on each side (clipped at contig ends), dropped after the pass
+    int64_t stride = 0;    // S: 0 = default_stride(W) = 3W/4
+    int64_t flank = 128;   // F: context bases added on each side (clipped at contig ends), dropped after the pass;
+                           // with --window 0 and pooled tiling only (per-base tiling takes its context from the grid)
     int64_t batch = 8;     // model inputs per forward pass (with rc, each window is two inputs)
     bool rc = false;       // average the forward and the reverse-complement pass, position by position
     Pooling pool = Pooling::None;
@@ -33,6 +34,15 @@ struct EmbedOptions {
 
 // The default flank: W/8 (W = window, or the training length when window is 0).
 int64_t default_flank(int64_t window, int64_t train_length);
+// The default stride of tiled windows: 3W/4 (each base computed 4/3 times; every owned base has at least W/8 bases
+// of context on each side). See docs/PERFORMANCE.md for the trade-off.
+int64_t default_stride(int64_t window);
+
+// Which windows are read:
+// - per-base (Pooling::None) with W > 0: the contig grid of window_plan.h (plan_grid with stride S): every row is
+//   a function of its position (and strand), the reference, the model and the options, whatever the region, the
+//   other regions, --batch or -@. A FASTA record (--records) is its own contig.
+// - Pooling::Mean, or W = 0: the region plus F bases of flank on each side (plan_windows), as the region defines.
 
 // Receives the results, regions in the order they were added. Rows are in output orientation: for a '-' strand
 // region, row 0 is the reverse complement of the region's last base.

@@ -4,9 +4,11 @@
 //
 // Definitions (also in the VCF header and man/janusdna-score-variants.1):
 // - JANUS_LLR (SNVs only) = log p(ALT at t) - log p(REF at t), natural log, from the pass over the REF window
-//   [B, E) that owns t (plan_windows_for_positions: windows of length min(window, contig length), never padded,
-//   clipped at contig ends; t has at least `flank` bases on each side unless the contig ends first). Every SNV
-//   owned by a window shares its pass.
+//   [B, E) of the contig grid that owns t (grid_window in window_plan.h: windows of length min(window, contig
+//   length) at starts 0, S, 2S, ... with S = max(1, window - 2 flank), the last one ending at the contig end; t is
+//   owned by the window where it is most central, so it has at least `flank` bases on each side unless the contig
+//   ends first). The window, hence the score, depends on t, the reference, the model and the options only: not
+//   on the other records, their order, the batch or a split of the file. Every SNV owned by a window shares its pass.
 // - PLL(h) of a window sequence h = sum over its positions t with h_t in {A,C,G,T} of log p(h_t | h without t),
 //   one pass. N/IUPAC positions ([PAD]) are excluded from the sum.
 // - JANUS_PLL (every scorable allele, SNVs included) = PLL(ALT haplotype) - PLL(REF window), where for a REF
@@ -18,6 +20,7 @@
 // - rc: each score is the mean of the forward-strand score and the same score computed on the reverse
 //   complement of both windows.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -79,6 +82,8 @@ public:
     // close to each other share passes). The result is parallel to `variants`.
     std::vector<VariantScore> score(const std::vector<VariantInput>& variants);
     const ScoreOptions& options() const { return opt_; }
+    // The grid's stride: max(1, window - 2 flank).
+    int64_t grid_stride() const { return std::max<int64_t>(1, opt_.window - 2 * opt_.flank); }
 
 private:
     const Reference& ref_;
@@ -93,8 +98,9 @@ struct BaseResult {
     float lp[4];         // log p(A), log p(C), log p(G), log p(T) at pos0 (mean of both strands with rc)
 };
 
-// Runs the model over [beg, end) of contig with windows from plan_windows(beg, end, len, window, window/2,
-// window/2) (each base reported from the window where it is most central) and calls `fn` for every base that
+// Runs the model over [beg, end) of contig with the windows of the contig grid plan_grid(beg, end, len, window,
+// max(1, window/2)) (each base reported from the grid window where it is most central, so a base's values do not
+// depend on the region asked for, and equal score-variants' with the default flank) and calls `fn` for every base that
 // is A/C/G/T in the reference, in order; N/IUPAC bases are skipped. Memory: a few batches of windows at once.
 // With rc, lp = log of the mean of both strands' probabilities (so they still sum to 1).
 void scan_region(const Reference& ref, Runner& runner, const std::string& contig, int64_t beg, int64_t end,

@@ -30,23 +30,20 @@ struct Window {
 std::vector<Window> plan_windows(int64_t beg, int64_t end, int64_t contig_len, int64_t window, int64_t stride,
                                  int64_t flank);
 
-// A window for variant scoring: [beg, end) in 0-based contig coordinates, owning the input positions with
-// indices [first, last).
-struct PositionWindow {
-    int64_t beg, end;
-    size_t first, last;
-};
+// The contig grid: windows of length L = min(window, contig_len) starting at 0, S, 2S, ... (S = stride), the last
+// one shifted back to end exactly at the contig end; each contig base is owned by the window in which it is most
+// central (ties to the earlier window), as in plan_windows. The grid depends on the contig length, the window and
+// the stride only, so every per-base quantity read from it is a function of the position alone, whatever the
+// region, the other records, their order or the shard that asked for it. Every owned base has at least
+// floor((L - S) / 2) bases of context on each side, unless the contig ends first.
+//
+// plan_grid returns the grid windows that own bases of [beg, end), in contig order, with own_beg/own_end clipped
+// to [beg, end); it equals plan_windows(0, contig_len, contig_len, window, stride, 0) restricted to [beg, end).
+// Throws Error when beg >= end, beg < 0, end > contig_len, window < 2, stride < 1 or stride > window.
+std::vector<Window> plan_grid(int64_t beg, int64_t end, int64_t contig_len, int64_t window, int64_t stride);
 
-// Groups sorted 0-based positions of one contig into windows of length L = min(window, contig_len), so
-// that every position is scored from a window where it has context on both sides. Greedy, left to right:
-// the first position p not yet owned gets the window starting at max(0, min(p - window/2, contig_len - L));
-// it and the following positions are owned by that window while each has at least f bases of the window
-// before it (or the window starts at the contig start) and at least f bases after it (or the window ends
-// at the contig end), with f = min(flank, (L-1)/2) so that p itself always qualifies.
-// Returns the windows in order; each position is owned by exactly one window, indices are contiguous.
-// Positions may repeat (they are then owned by the same window). Throws Error when window <= 0,
-// flank < 0, contig_len <= 0, or the positions are unsorted or outside [0, contig_len).
-std::vector<PositionWindow> plan_windows_for_positions(const std::vector<int64_t>& sorted_positions,
-                                                       int64_t contig_len, int64_t window, int64_t flank);
+// The grid window that owns contig position pos (with own_beg/own_end its whole owned interval).
+// Same errors as plan_grid.
+Window grid_window(int64_t pos, int64_t contig_len, int64_t window, int64_t stride);
 
 } // namespace janusdna

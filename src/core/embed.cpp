@@ -2,6 +2,7 @@
 #include "janusdna/error.h"
 #include "janusdna/tokenizer.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
 #include <limits>
@@ -9,6 +10,8 @@
 namespace janusdna {
 
 int64_t default_flank(int64_t window, int64_t train_length) { return (window > 0 ? window : train_length) / 8; }
+
+int64_t default_stride(int64_t window) { return std::max<int64_t>(1, window * 3 / 4); }
 
 // One queued region. Local coordinates index the bases of region + flanks in output orientation: for strand '+'
 // local x is contig position ext_beg + x, for strand '-' it is ext_end - 1 - x (the reverse complement).
@@ -21,6 +24,7 @@ struct Embedder::Item {
     int64_t local_beg = 0;            // first region base, local coordinates
     int64_t length = 0;               // region bases
     std::vector<Window> windows;      // local coordinates
+    bool planned = false;             // windows already planned (on the contig grid)
     size_t next_window = 0;           // first window not yet put in a batch
     size_t done_windows = 0;
     int64_t n_scored = 0;
@@ -44,6 +48,7 @@ Embedder::Embedder(JanusModelImpl& model, EmbedOptions opt, EmbedSink& sink, War
     if (opt_.window > 0 && opt_.stride > opt_.window)
         throw Error(fmt::format("--stride {} is larger than --window {}: bases would be left out", opt_.stride, opt_.window));
     if (opt_.flank < 0) throw Error(fmt::format("--flank must not be negative, got {}", opt_.flank));
+    if (opt_.stride == 0) opt_.stride = default_stride(opt_.window);
 }
 
 Embedder::~Embedder() = default;
@@ -58,8 +63,22 @@ void Embedder::add(const Reference& ref, const Region& region) {
     if (region.beg < 0 || region.end > contig_len || region.beg >= region.end)
         throw Error(fmt::format("region {} ({}:{}-{}) is empty or outside contig {} ({} bp)", region.name, region.contig,
                                 region.beg + 1, region.end, region.contig, contig_len));
-    item->ext_beg = std::max<int64_t>(0, region.beg - opt_.flank);
-    item->ext_end = std::min<int64_t>(contig_len, region.end + opt_.flank);
+    if (opt_.window > 0 && opt_.pool == Pooling::None && contig_len >= 2) {
+        // Per-base rows from the contig grid: a base's row depends on its position only, not on the region.
+        std::vector<Window> grid = plan_grid(region.beg, region.end, contig_len, opt_.window, opt_.stride);
+        item->ext_beg = grid.front().beg;
+        item->ext_end = grid.back().end;
+        const bool minus = region.strand == '-';
+        if (minus) std::reverse(grid.begin(), grid.end());
+        for (Window& w : grid) // to local coordinates (output orientation)
+            w = minus ? Window{item->ext_end - w.end, item->ext_end - w.beg, item->ext_end - w.own_end, item->ext_end - w.own_beg}
+                      : Window{w.beg - item->ext_beg, w.end - item->ext_beg, w.own_beg - item->ext_beg, w.own_end - item->ext_beg};
+        item->windows = std::move(grid);
+        item->planned = true;
+    } else {
+        item->ext_beg = std::max<int64_t>(0, region.beg - opt_.flank);
+        item->ext_end = std::min<int64_t>(contig_len, region.end + opt_.flank);
+    }
     item->local_beg = region.strand == '-' ? item->ext_end - region.end : region.beg - item->ext_beg;
     add_item(std::move(item));
 }
@@ -84,7 +103,8 @@ void Embedder::add_item(std::unique_ptr<Item> item) {
     if (E < 2)
         throw Error(fmt::format("{}: region {} has {} base{} with its flanks; the model needs at least 2", item->source,
                                 item->region.name, E, E == 1 ? "" : "s"));
-    item->windows = plan_windows(item->local_beg, item->local_beg + item->length, E, opt_.window, opt_.stride, opt_.flank);
+    if (!item->planned)
+        item->windows = plan_windows(item->local_beg, item->local_beg + item->length, E, opt_.window, opt_.stride, opt_.flank);
     if (opt_.pool == Pooling::Mean) item->sum.assign(static_cast<size_t>(hidden_), 0.0);
     queued_inputs_ += static_cast<int64_t>(item->windows.size()) * (opt_.rc ? 2 : 1);
     items_.push_back(std::move(item));

@@ -106,10 +106,16 @@ std::vector<VariantScore> VariantScorer::score(const std::vector<VariantInput>& 
     std::vector<AltJob> alts;
     for (auto& [contig, items] : by_contig) {
         std::sort(items.begin(), items.end());
-        std::vector<int64_t> pos(items.size());
-        for (size_t i = 0; i < items.size(); ++i) pos[i] = items[i].first;
         const int64_t len = ref_.length(contig);
-        for (const PositionWindow& pw : plan_windows_for_positions(pos, len, opt_.window, opt_.flank)) {
+        // Grid windows in contig order, each with the positions it owns (contiguous in the sorted items).
+        struct Owned { int64_t beg, end; size_t first, last; };
+        std::vector<Owned> plan;
+        for (size_t j = 0; j < items.size(); ++j) {
+            const Window gw = grid_window(items[j].first, len, opt_.window, grid_stride());
+            if (!plan.empty() && plan.back().beg == gw.beg) plan.back().last = j + 1;
+            else plan.push_back(Owned{gw.beg, gw.end, j, j + 1});
+        }
+        for (const Owned& pw : plan) {
             const size_t w = wins.size();
             wins.push_back(RefWin{contig, pw.beg, pw.end, ref_.fetch(contig, pw.beg, pw.end), 0, {}});
             for (size_t j = pw.first; j < pw.last; ++j) {
@@ -188,7 +194,7 @@ void scan_region(const Reference& ref, Runner& runner, const std::string& contig
     if (len < 0) throw Error(ref.missing_contig_message(contig));
     if (window < 2) throw Error(fmt::format("--window must be at least 2, got {}", window));
     if (len < 2) return; // a one-base contig cannot be scored
-    const std::vector<Window> plan = plan_windows(beg, end, len, window, std::max<int64_t>(1, window / 2), window / 2);
+    const std::vector<Window> plan = plan_grid(beg, end, len, window, std::max<int64_t>(1, window / 2));
     const size_t group = static_cast<size_t>(runner.batch()) * 2;
     for (size_t first = 0; first < plan.size(); first += group) {
         const size_t n = std::min(group, plan.size() - first);

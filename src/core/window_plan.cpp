@@ -58,43 +58,58 @@ std::vector<Window> plan_windows(int64_t beg, int64_t end, int64_t contig_len, i
     return windows;
 }
 
-std::vector<PositionWindow> plan_windows_for_positions(const std::vector<int64_t>& sorted_positions,
-                                                       int64_t contig_len, int64_t window, int64_t flank) {
-    if (window <= 0) throw Error(fmt::format("window plan: the window must be positive, not {}", window));
-    if (flank < 0) throw Error(fmt::format("window plan: negative flank {}", flank));
-    if (contig_len <= 0) throw Error(fmt::format("window plan: empty contig (length {})", contig_len));
-    for (size_t i = 0; i < sorted_positions.size(); ++i) {
-        const int64_t pos = sorted_positions[i];
-        if (pos < 0 || pos >= contig_len)
-            throw Error(fmt::format("window plan: position {} is outside the contig [0, {})", pos, contig_len));
-        if (i > 0 && pos < sorted_positions[i - 1])
-            throw Error(fmt::format("window plan: positions are not sorted ({} after {})", pos, sorted_positions[i - 1]));
-    }
+namespace {
 
-    const int64_t length = std::min(window, contig_len);
-    // A flank wider than half the window could never be met, not even by the position the window is
-    // centred on.
-    const int64_t min_context = std::min(flank, (length - 1) / 2);
-    std::vector<PositionWindow> windows;
-    size_t i = 0;
-    while (i < sorted_positions.size()) {
-        const int64_t first_pos = sorted_positions[i];
-        const int64_t wbeg = std::max<int64_t>(0, std::min(first_pos - window / 2, contig_len - length));
-        const int64_t wend = wbeg + length;
-        size_t j = i;
-        // Positions only increase, so the context before them only grows: once one has too little context
-        // after it, so do all that follow.
-        while (j < sorted_positions.size()) {
-            const int64_t pos = sorted_positions[j];
-            const bool enough_before = pos - wbeg >= min_context || wbeg == 0;
-            const bool enough_after = wend - 1 - pos >= min_context || wend == contig_len;
-            if (pos >= wend || !enough_before || !enough_after) break;
-            ++j;
-        }
-        windows.push_back(PositionWindow{wbeg, wend, i, j});
-        i = j;
+// The grid of a contig: L = min(window, len) and n windows starting at min(k S, len - L).
+struct Grid {
+    int64_t len, L, S, n;
+    Grid(int64_t contig_len, int64_t window, int64_t stride) : len(contig_len), S(stride) {
+        if (contig_len < 1) throw Error(fmt::format("window plan: empty contig (length {})", contig_len));
+        if (window < 2) throw Error(fmt::format("window plan: the window must be at least 2, not {}", window));
+        if (stride < 1) throw Error(fmt::format("window plan: the stride must be positive, not {}", stride));
+        if (stride > window)
+            throw Error(fmt::format("window plan: stride {} is larger than the window {}, which would leave bases "
+                                    "uncovered", stride, window));
+        L = std::min(window, contig_len);
+        n = len <= L ? 1 : (len - L + S - 1) / S + 1; // starts 0, S, ..., the first k S with k S + L >= len shifted back
+    }
+    int64_t start(int64_t k) const { return std::min(k * S, len - L); }
+    // First base owned by window k + 1 (see plan_windows for the midpoint rule); len for the last window.
+    int64_t split(int64_t k) const { return k + 1 < n ? (start(k) + start(k + 1) + L - 1) / 2 + 1 : len; }
+    int64_t split_before(int64_t k) const { return k == 0 ? 0 : split(k - 1); }
+    int64_t owner(int64_t x) const {
+        int64_t k = std::clamp<int64_t>(x / S - 1, 0, n - 1);
+        while (k > 0 && x < split_before(k)) --k;
+        while (x >= split(k)) ++k;
+        return k;
+    }
+    Window window(int64_t k) const { return Window{start(k), start(k) + L, split_before(k), split(k)}; }
+};
+
+} // namespace
+
+std::vector<Window> plan_grid(int64_t beg, int64_t end, int64_t contig_len, int64_t window, int64_t stride) {
+    if (beg >= end) throw Error(fmt::format("window plan: empty region [{}, {})", beg, end));
+    if (beg < 0 || end > contig_len)
+        throw Error(fmt::format("window plan: region [{}, {}) is outside the contig [0, {})", beg, end, contig_len));
+    const Grid g(contig_len, window, stride);
+    std::vector<Window> windows;
+    for (int64_t k = g.owner(beg); k < g.n; ++k) {
+        Window w = g.window(k);
+        if (w.own_beg >= end) break;
+        if (w.own_beg >= w.own_end) continue; // a window owning nothing (cannot happen with stride <= window)
+        w.own_beg = std::max(w.own_beg, beg);
+        w.own_end = std::min(w.own_end, end);
+        windows.push_back(w);
     }
     return windows;
+}
+
+Window grid_window(int64_t pos, int64_t contig_len, int64_t window, int64_t stride) {
+    const Grid g(contig_len, window, stride);
+    if (pos < 0 || pos >= contig_len)
+        throw Error(fmt::format("window plan: position {} is outside the contig [0, {})", pos, contig_len));
+    return g.window(g.owner(pos));
 }
 
 } // namespace janusdna

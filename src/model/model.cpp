@@ -415,7 +415,15 @@ ForwardOutput JanusModelImpl::forward_part(const Tensor& ids, const ForwardOptio
     Tensor zero = torch::zeros_like(fo.narrow(1, 0, 1));                  // [B, 1, H]
     Tensor z = torch::cat({zero, fo.narrow(1, 0, L - 1)}, 1) + torch::cat({bo.narrow(1, 1, L - 1), zero}, 1);
     Tensor y = final_layernorm(z);                                         // [B, L, H]
-    if (final_mlp) y = y + final_mlp->forward(y);
+    if (final_mlp) {
+        // Linear, SiLU, Linear, SiLU with the linears on ops::linear, as every other layer: LibTorch's own linear
+        // (BLAS) rounds a row differently with the number of rows beside it, and a window's output must not depend
+        // on the windows batched with it.
+        const auto& l1 = (*final_mlp)[0]->as<torch::nn::LinearImpl>();
+        const auto& l2 = (*final_mlp)[2]->as<torch::nn::LinearImpl>();
+        Tensor f = torch::silu(ops::linear(y, l1->weight, l1->bias));        // [B, L, 2H]
+        y = y + torch::silu(ops::linear(f, l2->weight, l2->bias));           // [B, L, H]
+    }
     out.hidden = y;
     if (opt.logits) {
         out.logits = run_linear(lm_head, y);                                           // [B, L, V]

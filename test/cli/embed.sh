@@ -54,21 +54,27 @@ run braces 0 $E -r '{HLA-DRB1*12:17}:1-100' --pool mean "$IO/ref.fa"; [ "$(cut -
 # --- strand '-' equals --records on the reverse-complemented sequence ----------------------------------------
 printf '20\t100\t250\tpromoter\t0\t-\n' > minus.bed
 bedtools getfasta -s -name -fi "$IO/ref.fa" -bed minus.bed -fo minus.fa 2> /dev/null
-run minus 0 $E -R minus.bed --pool none --flank 0 --window 64 "$IO/ref.fa"
-run minus_rec 0 $E --records minus.fa --pool none --flank 0 --window 64
+run minus 0 $E -R minus.bed --pool none --flank 0 --window 0 "$IO/ref.fa"
+run minus_rec 0 $E --records minus.fa --pool none --flank 0 --window 0
 cmp -s <(cut -f3- minus.out) <(cut -f3- minus_rec.out) && ok || bad "strand - differs from the reverse-complemented record"
+# Tiled, per base: with --rc the rows are strand-symmetric, so strand '-' gives strand '+''s rows in reverse order.
+printf '20\t100\t250\tpromoter\t0\t+\n' > plus.bed
+run minus_rc 0 $E -R minus.bed --pool none --window 64 --rc "$IO/ref.fa"
+run plus_rc 0 $E -R plus.bed --pool none --window 64 --rc "$IO/ref.fa"
+paste <(tac minus_rc.out | cut -f4-) <(cut -f4- plus_rc.out) | awk -F'\t' '{ n = NF / 2; for (i = 1; i <= n; i++) { d = $i - $(i + n); if (d * d > 1e-10) exit 1 } }' \
+  && [ "$(wc -l < plus_rc.out)" = 150 ] && ok || bad "tiled --rc: strand - rows are not strand + rows reversed"
 [ "$(head -1 minus.out | cut -f2)" = 250 ] && [ "$(tail -1 minus.out | cut -f2)" = 101 ] && ok || bad "strand - positions"
 
-# --- tiling: a region shorter than the window is the same tiled and untiled; long regions stream ---------------
-run tiled 0 $E -r 20:501-900 --window 1024 --flank 100 --pool none "$IO/ref.fa"
-run untiled 0 $E -r 20:501-900 --window 0 --flank 100 --pool none "$IO/ref.fa"
-cmp -s tiled.out untiled.out && ok || bad "tiled != untiled for a short region"
+# --- tiling: a contig shorter than the window is one pass over the contig, tiled or not; long regions stream ------
+run tiled 0 $E -r 20:501-900 --window 4096 --pool none "$IO/ref.fa"
+run untiled 0 $E -r 20:501-900 --window 0 --flank 2000 --pool none "$IO/ref.fa"
+cmp -s tiled.out untiled.out && ok || bad "tiled != untiled for a contig shorter than the window"
 run long 0 $E -r 20 --window 256 --pool none -O npy -o long "$DATA/embed/chr20_5k.fa"
 head -c 128 long.npy | grep -q "'shape': (5000, $H)" && ok || bad "long.npy shape"
 head -c 128 long.npy | grep -q "'descr': '<f2'" && ok || bad "per-base default dtype is not f16"
 head -c 128 long.scored.npy | grep -q "'shape': (5000,)" && ok || bad "long.scored.npy shape"
 [ "$(cat long.bed)" = "$(printf '20\t0\t5000\t20:1-5000\t0\t+\t0\t5000')" ] && ok || bad "long.bed"
-grep -q '"model_md5"' long.json && grep -q '"window": 256' long.json && grep -q '"flank": 32' long.json && ok || bad "long.json"
+grep -q '"model_md5"' long.json && grep -q '"window": 256' long.json && grep -q '"stride": 192' long.json && grep -q '"flank": 0' long.json && grep -q '"tiling": "windows on a grid' long.json && ok || bad "long.json"
 
 # --- NPY pooled + row-aligned BED + JSON; safetensors ---------------------------------------------------------
 run npy 0 $E -R "$IO/regions.bed" -O npy -o pooled "$IO/ref.fa"
@@ -142,5 +148,10 @@ if [ -w /dev/full ]; then
   $E -r 20:1-100 "$IO/ref.fa" > /dev/full 2> full.err && bad "writing to a full disk succeeded" || ok
   one_error full "writ"
 fi
+
+# --- per-base rows depend on the position only: overlapping regions, --batch and -@ agree, digit for digit ------
+run pb_big 0 $E --window 64 --pool none -r 20:101-900 "$IO/ref.fa"
+run pb_parts 0 $E --window 64 --pool none -@ 1 --batch 1 -r 20:500-530 -r 20:890-950 -r 20:101-101 "$IO/ref.fa"
+awk -F'\t' 'NR == FNR { r[$2] = $0; next } ($2 in r) { n++; if (r[$2] != $0) bad = 1 } END { exit bad || n != 43 }' pb_big.out pb_parts.out && ok || bad "per-base rows depend on the region"
 
 finish cli-embed

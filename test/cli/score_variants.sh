@@ -48,6 +48,35 @@ run clinvar 0 SV -o clinvar.bcf "$V/clinvar.vcf";   conserved clinvar "$V/clinva
 run multi 0 SV -o multi.vcf "$V/multiallelic.vcf";  conserved multi "$V/multiallelic.vcf" multi.vcf
 grep -q 'contig "1" not in' multi.err && ok || bad "missing contig not warned"
 
+# --- a score depends on the variant only: whole file, interleaved thirds, region shards, -@ 1, --batch 1 -----------
+# agree A B: the same rows, the same numbers, digit for digit (a window's output does not depend on the windows
+# batched with it, so the scores are bit for bit the same).
+agree() { [ -s "$1" ] && cmp -s "$1" "$2" || { diff "$1" "$2" | head -4 >&2; false; }; }
+(bcftools view -h "$V/indels.vcf.gz"; (bcftools view -H "$V/clinvar.vcf" | awk -F"\t" -v OFS="\t" "{ \$8 = \".\"; print }"; bcftools view -H "$V/indels.vcf.gz") | sort -k2,2n) > all.vcf
+run whole 0 SV -o whole.vcf all.vcf; bcftools query -f "$Q" whole.vcf > whole.tsv
+[ "$(wc -l < whole.tsv)" = 242 ] && ok || bad "48 SNVs + 194 indels expected: $(wc -l < whole.tsv)"
+for k in 0 1 2; do
+  (bcftools view -h all.vcf; bcftools view -H all.vcf | awk -v k=$k 'NR % 3 == k') > third$k.vcf
+  run third$k 0 SV -o third$k.out.vcf third$k.vcf
+done
+for k in 0 1 2; do bcftools query -f "$Q" third$k.out.vcf; done | sort -k2,2n -k3,3 -k4,4 > thirds.tsv
+sort -k2,2n -k3,3 -k4,4 whole.tsv > whole.sorted.tsv
+agree whole.sorted.tsv thirds.tsv && ok || bad "interleaved thirds scored differently from the whole file"
+run batch1 0 SV -@ 1 --batch 1 --chunk 7 -o batch1.vcf all.vcf; bcftools query -f "$Q" batch1.vcf > batch1.tsv
+agree whole.tsv batch1.tsv && ok || bad "-@ 1 --batch 1 --chunk 7 scored differently"
+bgzip -c all.vcf > all.vcf.gz && tabix -p vcf all.vcf.gz
+for r in 20:1-100000 20:100001-200000 20:200001-301733; do
+  run shard 0 SV -r $r -o shard.vcf all.vcf.gz; bcftools query -f "$Q" shard.vcf
+done > shards.tsv
+agree whole.tsv shards.tsv && ok || bad "region shards scored differently"
+# An SNV's JANUS_LLR equals track --all-snvs' (the same grid at the default flank).
+run sat 0 "$BIN" track --all-snvs --window 64 -O t -o sat.tsv.gz -r 20:175601-175800 "$REF"
+zcat sat.tsv.gz | grep -v '^#' | cut -f1-5 > sat.txt
+bcftools view -H all.vcf | awk '$2 > 175600 && $2 <= 175800 && length($4) == 1 && length($5) == 1' | cut -f1,2,4,5 > snv_here.txt
+[ -s snv_here.txt ] && awk -F'\t' 'NR == FNR { s[$1":"$2":"$3":"$4] = $5; next } { k = $1":"$2":"$3":"$4; if (!(k in s)) exit 1; print $1"\t"$2"\t"$3"\t"$4"\t"s[k] }' \
+    sat.txt snv_here.txt > sat_here.tsv && awk -F'\t' '$2 > 175600 && $2 <= 175800 && length($3) == 1 && length($4) == 1' whole.tsv | cut -f1-5 > sv_here.tsv \
+  && agree sv_here.tsv sat_here.tsv && ok || bad "JANUS_LLR differs from track --all-snvs"
+
 # --- output types, index, pipes ------------------------------------------------------------------------------
 run z 0 SV -W -O z -o z.vcf.gz small.vcf.gz
 [ -s z.vcf.gz.csi ] && [ "$(bcftools view -H -r 20:1-60000 z.vcf.gz | wc -l)" -gt 0 ] && ok || bad "-W csi for .vcf.gz"

@@ -56,6 +56,13 @@ run bedR 0 "$BIN" track --window 64 -R two.bed -O bedgraph --no-version "$REF"
 cmp -s bedR.out r12.txt && ok || bad "-R BED differs from the same regions given with -r"
 run bw 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bw "$REF"
 [ -s pref.bw ] && head -c 4 pref.bw | od -An -tx1 | grep -q "26 fc 8f 88" && ok || bad "not a bigWig"
+# A base's values do not depend on the region asked for, nor on --batch or -@ (bit for bit).
+run big 0 "$BIN" track --window 64 -t pref,entropy -r 20:1001-2000 -O bedgraph -o big --no-version "$REF"
+run parts 0 "$BIN" track --window 64 -t pref,entropy -@ 1 --batch 1 -r 20:1500-1503 -r 20:1990-2100 -r 20:1001-1001 -O bedgraph -o parts --no-version "$REF"
+for t in pref entropy; do
+  awk -F'\t' 'NR == FNR { v[$2] = $4; next } ($2 in v) { if (v[$2] != $4) { print; bad = 1 } ; n++ } END { exit bad || n != 16 }' \
+    big.$t.bedgraph parts.$t.bedgraph && ok || bad "track $t: values at a base depend on the region"
+done
 # Saturation mutagenesis: 3 SNVs per scored base, as VCF, indexed bgzipped VCF, BCF and table.
 run sat 0 "$BIN" track --all-snvs -O v -r s s.fa
 [ "$(grep -vc '^#' sat.out)" = $((3 * NB)) ] && ok || bad "saturation: $(grep -vc '^#' sat.out) records"
