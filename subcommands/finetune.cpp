@@ -11,6 +11,8 @@
 #include "janusdna/runtime.h"
 
 #include <cmath>
+#include <csignal>
+#include <cstdlib>
 #include <fmt/format.h>
 #include <fstream>
 #include <unistd.h>
@@ -99,13 +101,17 @@ int main_finetune(int argc, char** argv) {
         std::ofstream log(log_path, resume.empty() ? std::ios::trunc : std::ios::app);
         if (!log) throw Error(fmt::format("{}: cannot write the log", log_path));
         if (resume.empty()) log << "epoch\tstep\tlr\ttrain_loss\taux_loss\tvalid_loss\tvalid_" << o.metric << "\tseconds\tbest\n";
+        const char* kill_hook = std::getenv("JANUSDNA_TEST_KILL_AFTER_CHECKPOINT"); // tests: die after this step's
         cli::Progress progress(cmd, "steps", ft.steps_per_epoch() * o.epochs, common.progress);
         progress.add(ft.step());
         const nlohmann::json extra = {{"data", data.to_json()}, {"threads", compute_threads()}};
         while (!ft.done()) {
             EpochStats st = ft.run_epoch([&] {
                 progress.add(1);
-                if (checkpoint_every > 0 && ft.step() % checkpoint_every == 0) ft.save_checkpoint(ckpt_path, extra);
+                if (checkpoint_every > 0 && ft.step() % checkpoint_every == 0) {
+                    ft.save_checkpoint(ckpt_path, extra);
+                    if (kill_hook && ft.step() == std::atoll(kill_hook)) raise(SIGKILL); // tests: a crash right after it
+                }
                 return true;
             });
             log << fmt::format("{}\t{}\t{:.6g}\t{:.6f}\t{:.6f}\t{:.6f}\t{:.6f}\t{:.1f}\t{}\n", st.epoch, st.step, st.lr,

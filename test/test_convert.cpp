@@ -109,6 +109,7 @@ TEST_CASE("convert: a fine-tuned checkpoint becomes a classifier; its probabilit
     LoadedClassifier lc = classifier_of(m);
     REQUIRE(lc.info.length == 1024); // the checkpoint's dataset.max_length
     CHECK(lc.info.classes == std::vector<std::string>{"0", "1"});
+    CHECK(lc.info.pooling == "reference"); // the reference fine-tuned with its mean over the padded input
 
     // The head as the checkpoint stores it, read independently of the converter.
     TorchArchive ar = TorchArchive::open(test::data(kTuned));

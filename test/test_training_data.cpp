@@ -1,6 +1,7 @@
 // Training data: held-out regions never leak into training windows (subtract_intervals + WindowSampler, checked
 // against brute force on random interval sets), the sampler's distribution over positions and strands, its
 // determinism and --max-n, fixed_windows, and the pretraining learning-rate schedule at its boundary steps.
+#include "janusdna/classifier.h"
 #include "janusdna/fasta.h"
 #include "janusdna/splitmix.h"
 #include "janusdna/tokenizer.h"
@@ -203,4 +204,32 @@ TEST_CASE("pretraining learning rate: warm-up from 1e-6, cosine to min_lr, at th
     CHECK(t.lr_at(200) == doctest::Approx(1e-4));                                 // floor at the last step
     CHECK(t.lr_at(250) == doctest::Approx(1e-4));                                 // and after
     for (int64_t s = 21; s < 200; ++s) CHECK(t.lr_at(s) <= t.lr_at(s - 1));      // decreasing after warm-up
+}
+
+TEST_CASE("fine-tuning learning rate: warm-up from 1e-6, cosine to min_lr_ratio * lr, at the boundary steps") {
+    // 40 training sequences in batches of 8: 5 steps per epoch, 20 epochs = 100 steps, 10 of them warm-up.
+    std::vector<std::string> tr(40, std::string(24, 'A'));
+    std::vector<int> ytr(40);
+    for (int i = 0; i < 40; ++i) ytr[i] = i % 2;
+    FinetuneOptions o;
+    o.length = 24;
+    o.batch = 8;
+    o.epochs = 20;
+    o.lr = 1e-3;
+    o.min_lr_ratio = 0.1;
+    o.warmup_fraction = 0.1;
+    torch::manual_seed(1);
+    JanusModel m(test::tiny_config());
+    Finetuner ft(SequenceClassifier(m, 2), o, tr, ytr, {}, {}, 2);
+    REQUIRE(ft.steps_per_epoch() == 5);
+    const double lr = 1e-3, floor = 1e-4;
+    CHECK(ft.lr_at(0) == doctest::Approx(1e-6));
+    CHECK(ft.lr_at(5) == doctest::Approx(1e-6 + (lr - 1e-6) * 0.5));
+    CHECK(ft.lr_at(9) == doctest::Approx(1e-6 + (lr - 1e-6) * 0.9));
+    CHECK(ft.lr_at(10) == doctest::Approx(lr));                                            // peak after warm-up
+    CHECK(ft.lr_at(55) == doctest::Approx(floor + 0.5 * (lr - floor)));                   // half-way
+    CHECK(ft.lr_at(32) == doctest::Approx(floor + 0.5 * (lr - floor) * (1 + std::cos(M_PI * 22.0 / 90))));
+    CHECK(ft.lr_at(100) == doctest::Approx(floor));                                        // the last step
+    CHECK(ft.lr_at(130) == doctest::Approx(floor));
+    for (int64_t s = 11; s <= 100; ++s) CHECK(ft.lr_at(s) <= ft.lr_at(s - 1));
 }

@@ -103,6 +103,9 @@ public:
               std::vector<std::string> valid_seqs, std::vector<int> valid_labels, int n_classes);
     // Optimiser steps per epoch.
     int64_t steps_per_epoch() const;
+    // The learning rate at optimiser step `step` (0-based): linear warm-up from 1e-6 over warmup_fraction of all
+    // steps, then a cosine down to min_lr_ratio * lr at the last step (timm's schedule, as the reference sets it).
+    double lr_at(int64_t step) const;
     int64_t step() const { return step_; }
     int64_t epoch() const { return epoch_; }
     // Whether all epochs ran or early stopping fired.
@@ -122,7 +125,6 @@ public:
     const std::vector<nlohmann::json>& history() const { return history_; }
 
 private:
-    double lr_at(int64_t step) const;
     void precompute_features();
     torch::Tensor train_batch_logits(const std::vector<int64_t>& idx);  // frozen backbone: [n, C] from the cache
     torch::Tensor train_batch_ids(const std::vector<int64_t>& idx); // [n, length], reverse-complemented where drawn

@@ -532,7 +532,7 @@ ConvertSummary write_converted(const ConvertOptions& o, AtomicFile& file) {
         add("classifier.weight", *head_w);
         add("classifier.bias", *head_b);
         w.set_metadata("janusdna_classifier",
-                       json{{"classes", classes}, {"length", classifier_length}, {"rc", false}, {"pooling", "mean"},
+                       json{{"classes", classes}, {"length", classifier_length}, {"rc", false}, {"pooling", "reference"}, {"pooling_version", 2},
                             {"protocol", {{"converted_from", provenance["file"]}}}}.dump());
     }
     w.set_metadata("janusdna_config", config.to_json().dump());

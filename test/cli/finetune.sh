@@ -97,6 +97,68 @@ run e_pool 1 "$BIN" finetune "${F[@]}" --pooling max -o X.safetensors $TATA
 grep -q -- "--pooling: max not in {mean,center,mean+max,reference}" e_pool.err && ok || bad "e_pool: $(cat e_pool.err)"
 no_file X.safetensors
 
+# --- learning on a planted signal: class 1 carries GGGGGGGG in the middle of random sequence, class 0 AAAAAAAA -------
+# (the goldens above only freeze a 2-epoch run on 48 real sequences, which is at chance; this must learn)
+planted() { awk -v n="$2" -v seed="$3" 'BEGIN { srand(seed); print "sequence,label"
+  for (i = 0; i < n; i++) { y = i % 2; s = ""; for (j = 0; j < 64; j++) s = s substr("ACGT", int(rand() * 4) + 1, 1)
+    s = substr(s, 1, 28) (y ? "GGGGGGGG" : "AAAAAAAA") substr(s, 37); print s "," y } }' > "$1"; }
+mkdir -p planted; planted planted/train.csv 96 1; planted planted/dev.csv 16 2; planted planted/test.csv 32 3
+PL=(--batch 16 -@ 1)
+run pl_full 0 "$BIN" finetune "${PL[@]}" --epochs 8 --lr 1e-2 -o PF.safetensors planted
+run pl_probe 0 "$BIN" finetune "${PL[@]}" --freeze-backbone --epochs 20 --lr 1e-2 -o PP.safetensors planted
+for m in PF PP; do
+  run pl_eval_$m 0 "$BIN" evaluate -@ 1 -m $m.safetensors --tsv $m.eval.tsv --json $m.eval.json
+  awk -F'\t' '$2 == "1" && $1 ~ /^janusdna/ { v[$3] = $4 } $2 == "1" && $1 == "majority class" && $3 == "accuracy" { maj = $4 }
+    END { exit !(v["accuracy"] >= 0.85 && v["auroc"] >= 0.9 && maj == 0.5) }' $m.eval.tsv \
+    && ok || bad "$m did not learn the planted signal: $(grep -E '	1	(accuracy|auroc)' $m.eval.tsv | tr '\n' ' ')"
+done
+# predict on the 32 test sequences: its predicted classes are the column sums of evaluate's confusion matrix.
+tail -n +2 planted/test.csv | awk -F, '{ print ">t" NR; print $1 }' > planted.fa
+run pl_pred 0 "$BIN" predict -@ 1 -m PP.safetensors planted.fa
+python3 - PP.eval.json pl_pred.out <<'PY' && ok || bad "predict's classes disagree with evaluate's confusion matrix"
+import json, sys
+c = json.load(open(sys.argv[1]))['runs'][0]['janusdna']['confusion']
+rows = [l.split('\t') for l in open(sys.argv[2]).read().split('\n')[1:] if l]
+pred = [sum(1 for r in rows if r[1] == k) for k in ('0', '1')]
+sys.exit(0 if len(rows) == 32 and pred == [c[0][0] + c[1][0], c[0][1] + c[1][1]] else 1)
+PY
+
+# --- --metric, --patience ---------------------------------------------------------------------------------------
+run pl_auroc 0 "$BIN" finetune "${PL[@]}" --freeze-backbone --epochs 4 --lr 1e-2 --metric auroc -o PA.safetensors planted
+head -1 PA.safetensors.log.tsv | grep -q "valid_auroc" && \
+  awk -F'\t' 'NR > 1 { if ($7 > best) { best = $7; want = $1 } if ($9 == "*") got = $1 } END { exit !(got == want) }' PA.safetensors.log.tsv \
+  && ok || bad "--metric auroc: the best epoch is not the one of highest validation AUROC"
+# With patience 2 the run stops 2 epochs after its best one, long before --epochs 40.
+run pl_pat 0 "$BIN" finetune "${PL[@]}" --freeze-backbone --epochs 40 --lr 1e-2 --patience 2 -o PT.safetensors planted
+awk -F'\t' 'NR > 1 { n = $1; if ($9 == "*") best = $1 } END { exit !(n == best + 2 && n < 40) }' PT.safetensors.log.tsv \
+  && ok || bad "--patience 2: $(tail -n +2 PT.safetensors.log.tsv | cut -f1,7,9 | tr '\n' ' ')"
+
+# --- columns by name, and the validation split's seed -----------------------------------------------------------
+mkdir -p renamed
+for f in train dev test; do awk -F, -v OFS=, 'NR == 1 { print "id,cls,dna"; next } { print "r" NR, $2, $1 }' planted/$f.csv > renamed/$f.csv; done
+run pl_cols 0 "$BIN" finetune "${PL[@]}" --freeze-backbone --epochs 2 --lr 1e-2 --seq-column dna --label-column cls -o PC.safetensors renamed
+run pl_cols_ref 0 "$BIN" finetune "${PL[@]}" --freeze-backbone --epochs 2 --lr 1e-2 -o PR.safetensors planted
+"$BIN" info --tensors PC.safetensors > PC.t; "$BIN" info --tensors PR.safetensors > PR.t
+cmp -s PC.t PR.t && ok || bad "--seq-column/--label-column: another model than from the same data under the usual names"
+# One training file, validation drawn from it: the same --split-seed gives the same model, another one another.
+for s in 1 1b 2; do
+  run pl_split_$s 0 "$BIN" finetune "${PL[@]}" --freeze-backbone --epochs 2 --lr 1e-2 --valid-fraction 0.25 --split-seed ${s%b} -o PS$s.safetensors planted/train.csv
+  "$BIN" info --tensors PS$s.safetensors > PS$s.t
+done
+cmp -s PS1.t PS1b.t && ! cmp -s PS1.t PS2.t && ok || bad "--split-seed: not deterministic, or without effect"
+
+# --- a crash mid-epoch, then --resume from the --checkpoint-every checkpoint: the uninterrupted run's model ------
+# 96 sequences in batches of 16: 6 steps per epoch; the crash comes right after the checkpoint of step 8.
+R=("${PL[@]}" --epochs 2 --lr 1e-2 --checkpoint-every 4)
+run pl_straight 0 "$BIN" finetune "${R[@]}" -o S.safetensors planted
+JANUSDNA_TEST_KILL_AFTER_CHECKPOINT=8 "$BIN" finetune "${R[@]}" -o K.safetensors planted > killed.out 2> killed.err
+[ $? -eq 137 ] && [ ! -e K.safetensors ] && [ -s K.safetensors.ckpt ] && ok || bad "the crash hook did not stop the run after step 8"
+[ "$(tail -n +2 K.safetensors.log.tsv | wc -l)" = 1 ] && ok || bad "the crashed run should have logged 1 epoch"
+run pl_resume 0 "$BIN" finetune "${R[@]}" --resume K.safetensors.ckpt -o K.safetensors planted
+"$BIN" info --tensors S.safetensors > S.t; "$BIN" info --tensors K.safetensors > K.t
+cmp -s S.t K.t && ok || bad "resumed from a mid-epoch checkpoint: weights differ from the uninterrupted run"
+cmp -s <(cut -f1-7,9 S.safetensors.log.tsv) <(cut -f1-7,9 K.safetensors.log.tsv) && ok || bad "resumed log differs"
+
 # --- other dataset formats, as distributed ---------------------------------------------------------------------
 run gb_dir 0 "$BIN" finetune "${F[@]}" --epochs 1 --valid-fraction 0.34 -o G.safetensors $E/gb-seq
 run bed 0 "$BIN" finetune "${F[@]}" --epochs 1 --folds 2 --fold 2 -f $E/ref.fa -o BED.safetensors $E/regions.bed
