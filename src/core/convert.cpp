@@ -514,7 +514,7 @@ ConvertSummary write_converted(const ConvertOptions& o, AtomicFile& file) {
     if (!summary.ignored.empty()) provenance["ignored"] = summary.ignored;
     if (!o.allow_globals.empty()) provenance["allowed_globals"] = o.allow_globals;
     if (summary.classifier) {
-        // The reference's SequenceDecoder: mode "pool" is the mean over all positions, as janusdna's "mean".
+        // The reference's SequenceDecoder: mode "pool" is the mean over all positions, janusdna's "reference" pooling.
         const json decoder = src.hyper.is_object() ? src.hyper.value("decoder", json()) : json();
         const std::string mode = decoder.is_object() && decoder.contains("mode") && decoder["mode"].is_string()
                                      ? decoder["mode"].get<std::string>() : "pool";
