@@ -103,6 +103,12 @@ paste s1.txt s2.txt | awk -F'\t' '{ if ($1 != $7 || $2 != $8 || $4 != $10) exit 
         if (x[j] == "." || y[j] == "." || x[j] - y[j] > 1e-5 || y[j] - x[j] > 1e-5) exit 1 } } }
   ' && [ "$(wc -l < s1.txt)" = 40 ] && ok || bad "unsorted input scored differently"
 conserved shuf shuf.vcf shuf.vcf.out.vcf
+# Multi-allelic records in an unsorted file (samples.vcf): every allele of every record scores as in the sorted file.
+bcftools sort -Ov -o sorted_samples.vcf "$V/samples.vcf" 2> /dev/null
+run sorted_samples 0 SV --no-version -o sorted_samples.out.vcf sorted_samples.vcf
+bcftools query -f "$Q" samples.vcf | sort > us.txt; bcftools query -f "$Q" sorted_samples.out.vcf | sort > ss.txt
+[ "$(wc -l < us.txt)" = 21 ] && cmp -s us.txt ss.txt && grep -Eq '^20	5000	T	A,C	[-0-9.e]+,[-0-9.e]+	[-0-9.e]+,[-0-9.e]+$' us.txt \
+  && grep -Eq '^20	6000	TCC	T,TCCAC,ACC	\.,\.,\.	[-0-9.e]+,[-0-9.e]+,[-0-9.e]+$' us.txt && ok || bad "unsorted multi-allelic records scored differently"
 # -R BED: exactly the records bcftools -R selects from the same BED (0-based), scored as in the whole-file run.
 printf '20\t10000\t60000\n20\t150000\t200000\n' > sel.bed
 run selR 0 SV -R sel.bed --no-version small.vcf.gz
