@@ -33,16 +33,21 @@ void apply_common_options(const CommonOptions& o) {
 
 namespace {
 // Records every option's current value as the default shown by --help (options are declared before parse, so
-// option_defaults() would come too late); option groups are sub-apps and are walked too. Flags show none.
-void capture_defaults(CLI::App& app) {
-    for (CLI::Option* opt : app.get_options())
-        if (opt->get_type_size() != 0 && !opt->get_positional()) opt->capture_default_str();
-    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) capture_defaults(*sub);
+// option_defaults() would come too late), and makes every repeatable option take one value per occurrence, so that
+// `-r REGION ref.fa` leaves ref.fa to the positional argument (`-r A -r B` gives two); option groups are sub-apps
+// and are walked too. Flags show no default.
+void prepare_options(CLI::App& app) {
+    for (CLI::Option* opt : app.get_options()) {
+        if (opt->get_type_size() == 0 || opt->get_positional()) continue;
+        opt->capture_default_str();
+        if (opt->get_expected_max() > 1) opt->allow_extra_args(false);
+    }
+    for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) prepare_options(*sub);
 }
 } // namespace
 
 int parse(CLI::App& app, int argc, char** argv) {
-    capture_defaults(app);
+    prepare_options(app);
     if (argc <= 1) {
         std::fputs(app.help().c_str(), stderr);
         return 1;

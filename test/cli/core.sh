@@ -45,4 +45,16 @@ if [ -w /dev/full ]; then
   one_error full "writ"
 fi
 
+# --- an option that takes values takes one per occurrence: the positional argument after it stays positional -----
+REF=$DATA/variants/ref.fa
+run opt_last 0 "$BIN" track --window 64 -O bedgraph --no-version -r 20:1001-1100 -r 20:2001-2050 "$REF"
+run opt_mid 0 "$BIN" track --window 64 -r 20:1001-1100 "$REF" -r 20:2001-2050 -O bedgraph --no-version
+[ "$(wc -l < opt_mid.out)" = 150 ] && cmp -s opt_mid.out opt_last.out && ok || bad "track -r R ref.fa: $(head -2 opt_mid.err)"
+cp "$DATA/train/chr20-40k.fa" "$DATA/train/chr20-40k.fa.fai" .
+run opt_lm 0 "$BIN" evaluate -@ 1 --lm -r 20:30,001-30,500 chr20-40k.fa --window 128
+grep -q "1 region(s), 500 bases scored" opt_lm.out && ok || bad "evaluate --lm -r R ref.fa: $(head -2 opt_lm.err)"
+run opt_valid 0 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 1 --checkpoint-every 0 \
+  --valid-every 0 -@ 1 --valid-regions 20:35,001-40,000 chr20-40k.fa -o v.safetensors
+grep -q "34937 train bases" opt_valid.err && ok || bad "pretrain --valid-regions R genome.fa: $(tail -2 opt_valid.err)"
+
 finish cli-core

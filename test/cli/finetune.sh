@@ -20,6 +20,9 @@ grep -q 'meta\[janusdna_classifier\].*"classes":\["0","1"\]' info_ft.out && ok |
 grep -q '"pooling":"reference","pooling_version":2' info_ft.out && ok || bad "info shows no pooling: $(grep classifier info_ft.out)"
 run eval1 0 "$BIN" evaluate -@ 1 -m A.safetensors --tsv A.eval.tsv --json A.eval.json --plot A
 close finetune_eval.tsv A.eval.tsv
+# -m takes one value: the dataset after it stays the positional argument (the same split as the model records).
+run eval_mdir 0 "$BIN" evaluate -@ 1 -m A.safetensors --tsv Adir.eval.tsv $TATA
+cmp -s Adir.eval.tsv A.eval.tsv && ok || bad "evaluate -m M DIR: $(head -2 eval_mdir.err)"
 grep -q "^janusdna (fine-tuned, reference pooling, w/ rc) " eval1.out && grep -q "^k-mer logistic regression" eval1.out && grep -q "^majority class " eval1.out \
   && ok || bad "classification table lacks a row: $(cat eval1.out)"
 grep -q "test n=24; 1 run(s)" eval1.out && ok || bad "table header: $(head -1 eval1.out)"
