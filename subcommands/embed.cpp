@@ -188,7 +188,8 @@ int main_embed(int argc, char** argv) {
         else if (out_type == "npy") sink = std::make_unique<PerBaseNpySink>(prefix, f16 ? NpyType::F16 : NpyType::F32, H, meta);
         else {
             std::map<std::string, std::string> st_meta;
-            for (auto& [k, v] : meta.items()) st_meta["janusdna_" + k] = v.is_string() ? v.get<std::string>() : v.dump();
+            for (auto& [k, v] : meta.items())  // one janusdna_ prefix: janusdna_version, janusdna_model, ...
+                st_meta[k.rfind("janusdna_", 0) == 0 ? k : "janusdna_" + k] = v.is_string() ? v.get<std::string>() : v.dump();
             sink = std::make_unique<PerBaseSafetensorsSink>(out_path, f16 ? DType::F16 : DType::F32, H, st_meta);
         }
 

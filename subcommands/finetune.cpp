@@ -7,6 +7,7 @@
 #include "janusdna/atomic_file.h"
 #include "janusdna/classifier.h"
 #include "janusdna/error.h"
+#include "janusdna/interrupt.h"
 #include "janusdna/model_file.h"
 #include "janusdna/runtime.h"
 
@@ -86,6 +87,7 @@ int main_finetune(int argc, char** argv) {
                      cli::labels_of(d.valid), static_cast<int>(d.classes.size()));
         if (!resume.empty()) {
             const nlohmann::json was = ft.load_checkpoint(resume); // the checkpoint's "extra"
+            set_interrupt_hint(fmt::format("resume with: janusdna finetune --resume {} and the same options", resume));
             if (!o.freeze_backbone && was.contains("threads") && was.at("threads") != compute_threads())
                 fmt::print(stderr, "janusdna finetune: warning: {} was written with -@ {}, resuming with -@ {}: the run "
                                    "continues equal to float rounding, not bit-identically\n",
@@ -110,6 +112,7 @@ int main_finetune(int argc, char** argv) {
                 progress.add(1);
                 if (checkpoint_every > 0 && ft.step() % checkpoint_every == 0) {
                     ft.save_checkpoint(ckpt_path, extra);
+                    set_interrupt_hint(fmt::format("resume with: janusdna finetune --resume {} and the same options", ckpt_path));
                     if (kill_hook && ft.step() == std::atoll(kill_hook)) raise(SIGKILL); // tests: a crash right after it
                 }
                 return true;
@@ -119,6 +122,7 @@ int main_finetune(int argc, char** argv) {
             log.flush();
             if (!log) throw Error(fmt::format("{}: write error", log_path));
             ft.save_checkpoint(ckpt_path, extra);
+            set_interrupt_hint(fmt::format("resume with: janusdna finetune --resume {} and the same options", ckpt_path));
             if (common.verbosity > 1)
                 fmt::print(stderr, "janusdna finetune: epoch {}: train loss {:.4f}, validation {} {:.4f}{}\n", st.epoch,
                            st.train_loss, o.metric, st.valid_metric, st.improved ? " (best)" : "");

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 
+#include "janusdna/interrupt.h"
 #include "janusdna/runtime.h"
 
 #include <htslib/hts.h>
@@ -99,5 +100,6 @@ int main(int argc, char** argv) {
         usage(stderr);
         return 1;
     }
+    janusdna::install_interrupt_cleanup("janusdna " + cmd);
     return c->func(argc - 1, argv + 1);
 }

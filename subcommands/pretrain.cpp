@@ -3,6 +3,7 @@
 
 #include "janusdna/atomic_file.h"
 #include "janusdna/error.h"
+#include "janusdna/interrupt.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model_file.h"
 #include "janusdna/regions.h"
@@ -158,6 +159,7 @@ int main_pretrain(int argc, char** argv) {
         Trainer trainer(model, o, *comm);
         if (!resume.empty()) {
             nlohmann::json state = trainer.load_checkpoint(resume);
+            set_interrupt_hint(fmt::format("resume with: janusdna pretrain --resume {} and the same options", resume));
             nlohmann::json was = state.at("options"), now = o.to_json();
             for (const char* k : {"valid_every", "valid_windows", "checkpoint_every"}) { was.erase(k); now.erase(k); }
             if (was != now)
@@ -214,6 +216,7 @@ int main_pretrain(int argc, char** argv) {
                     std::raise(SIGKILL);
                 }
                 trainer.save_checkpoint(ckpt_path, extra);
+                set_interrupt_hint(fmt::format("resume with: janusdna pretrain --resume {} and the same options", ckpt_path));
             }
             progress.add(1);
         }

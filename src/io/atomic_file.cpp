@@ -1,6 +1,7 @@
 #include "janusdna/atomic_file.h"
 
 #include "janusdna/error.h"
+#include "janusdna/interrupt.h"
 
 #include <cerrno>
 #include <cstdlib>
@@ -47,6 +48,7 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
     int fd = mkstemp(tmpl.data());
     if (fd < 0) throw sys_error(path_, "cannot create temporary file " + tmpl, errno);
     temp_path_ = tmpl;
+    track_temp_file(temp_path_);
     stream_ = fdopen(fd, "wb");
     if (!stream_) {
         int err = errno;
@@ -83,7 +85,10 @@ void AtomicFile::release() noexcept {
     if (done_ || is_stdout_) return; // stdout is not ours to close
     if (stream_) fclose(stream_);
     stream_ = nullptr;
-    if (!temp_path_.empty()) unlink(temp_path_.c_str());
+    if (!temp_path_.empty()) {
+        unlink(temp_path_.c_str());
+        untrack_temp_file(temp_path_);
+    }
     done_ = true;
 }
 
@@ -121,6 +126,7 @@ void AtomicFile::commit() {
     stream_ = nullptr;
     if (fclose(stream) != 0) throw sys_error(path_, "write failed", errno);
     if (rename(temp_path_.c_str(), path_.c_str()) != 0) throw sys_error(path_, "cannot rename " + temp_path_, errno);
+    untrack_temp_file(temp_path_);
     done_ = true;
 }
 

@@ -2,6 +2,7 @@
 #include "janusdna/bedgraph.h"
 
 #include "janusdna/error.h"
+#include "janusdna/interrupt.h"
 
 #include <cerrno>
 #include <cstdio>
@@ -72,7 +73,7 @@ struct TrackWriter::Impl {
 #ifdef JANUSDNA_HAVE_BIGWIG
         if (bw) { bwClose(bw); bw = nullptr; }
 #endif
-        if (!tmp.empty()) { ::unlink(tmp.c_str()); ::unlink((tmp + ".tbi").c_str()); }
+        if (!tmp.empty()) { ::unlink(tmp.c_str()); ::unlink((tmp + ".tbi").c_str()); untrack_temp_file(tmp); }
     }
     void write(const std::string& s) {
         if (bgzf) { if (bgzf_write(bgzf, s.data(), s.size()) < 0) throw Error(fmt::format("{}: write failed", path)); }
@@ -96,6 +97,7 @@ TrackWriter::TrackWriter(const std::string& path, TrackFormat format, const std:
         if (fd < 0) throw Error(fmt::format("{}: cannot create the output file: {}", path, std::strerror(errno)));
         ::close(fd);
         d.tmp = name = templ;
+        track_temp_file(d.tmp);
     }
     if (format == TrackFormat::BedGraphGz) {
         d.bgzf = bgzf_open(name.c_str(), "w");
@@ -180,6 +182,7 @@ void TrackWriter::commit() {
             }
         }
     }
+    untrack_temp_file(d.tmp);
     d.done = true;
 }
 

@@ -2,6 +2,7 @@
 #include "janusdna/vcf_io.h"
 
 #include "janusdna/error.h"
+#include "janusdna/interrupt.h"
 
 #include <cctype>
 #include <cerrno>
@@ -115,6 +116,7 @@ VcfOutput::VcfOutput(const std::string& path, VcfOutType type, bcf_hdr_t* hdr, b
         if (fd < 0) throw Error(fmt::format("{}: cannot create the output file: {}", path_, errno_text(errno)));
         ::close(fd);
         tmp_ = name = templ;
+        track_temp_file(tmp_);
     }
     if (type_ == VcfOutType::Table) {
         bgzf_ = bgzf_open(name.c_str(), "w");
@@ -146,6 +148,7 @@ void VcfOutput::cleanup() noexcept {
         ::unlink(tmp_.c_str());
         ::unlink((tmp_ + ".csi").c_str());
         ::unlink((tmp_ + ".tbi").c_str());
+        untrack_temp_file(tmp_);
     }
 }
 
@@ -209,6 +212,7 @@ void VcfOutput::commit() {
             }
         }
     }
+    untrack_temp_file(tmp_);
     done_ = true;
 }
 

@@ -83,6 +83,7 @@ cut -f1-4 bedpool.out > a.txt; cut -f1-4 pooled.bed > b.txt; cmp -s a.txt b.txt 
 grep -q '"regions": 4' pooled.json && grep -q '"janusdna_version"' pooled.json && ok || bad "pooled.json"
 run st 0 $E -R "$IO/regions.bed" --pool none -o per.safetensors "$IO/ref.fa"
 [ -s per.safetensors ] && grep -aq '"promoter.scored"' per.safetensors && ok || bad "safetensors keys"
+grep -aq '"janusdna_version"' per.safetensors && ! grep -aq janusdna_janusdna per.safetensors && ok || bad "safetensors metadata keys: one janusdna_ prefix"
 run rc 0 $E -R "$IO/regions.bed" --rc "$IO/ref.fa";               [ "$(wc -l < rc.out)" = 4 ] && ok || bad "--rc"
 
 # --- no region: every contig; a missing .fai is built -----------------------------------------------------------
