@@ -17,6 +17,59 @@ void add_common_options(CLI::App& app, CommonOptions& o) {
     app.add_flag("--progress", o.progress, "show progress even when stderr is not a terminal")->group("General");
 }
 
+void add_model_options(CLI::App& app, ModelOptions& o, const std::string& group) {
+    app.add_option("-m,--model", o.path, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group(group);
+}
+
+LoadedModel open_model(const ModelOptions& o, const CommonOptions& common, const std::string& cmd) {
+    LoadedModel m = load_model(resolve_model_path(o.path));
+    if (common.verbosity >= 2)
+        info(cmd, common, fmt::format("model {} (md5 {}, hidden size {}, {} layers); {} compute thread{}", m.path,
+                                      file_md5(m.path), m.config.hidden_size, m.config.num_hidden_layers, compute_threads(),
+                                      compute_threads() == 1 ? "" : "s"));
+    return m;
+}
+
+void add_reference_options(CLI::App& app, ReferenceOptions& o, bool positional, const std::string& group) {
+    if (positional)
+        app.add_option("reference", o.positional, "reference FASTA (plain or bgzipped; .fai built if missing); or -f")->group(group);
+    app.add_option("-f,--fasta-ref", o.fasta, "reference FASTA (plain or bgzipped; .fai built if missing)")->group(group);
+    app.add_flag("--chr-prefix", o.chr_prefix, "match contig names that differ by a \"chr\" prefix (20 <-> chr20)")->group(group);
+    app.add_option("--rename-chrs", o.rename_chrs, "rename input contigs to the reference's: a file of OLD NEW lines")->group(group);
+}
+
+std::string ReferenceOptions::path() const {
+    if (!fasta.empty() && !positional.empty() && fasta != positional)
+        throw Error(fmt::format("two references given: -f {} and {}; give one", fasta, positional));
+    if (fasta.empty() && positional.empty()) throw Error("no reference FASTA given: name it (or use -f FILE)");
+    return fasta.empty() ? positional : fasta;
+}
+
+void add_region_options(CLI::App& app, RegionOptions& o, const std::string& what, const std::string& group) {
+    app.add_option("-r,--region,--regions", o.regions, what + " chr:beg-end, 1-based inclusive; repeatable, or comma-separated")->group(group);
+    app.add_option("-R,--regions-file", o.regions_file, what + " from a BED file (0-based), - for stdin")->group(group);
+}
+
+void add_window_option(CLI::App& app, int64_t& window, bool one_pass, const std::string& group) {
+    app.add_option("--window", window, std::string("window length in bp (at least 16)") +
+                   (one_pass ? "; 0 = one pass over each region or record" : "") +
+                   " [default: the model's training length, 1024 if unknown]")->group(group);
+}
+
+int64_t resolve_window(int64_t window, const LoadedModel& m, bool one_pass, const WarnFn& warn) {
+    const int64_t trained = default_window(m.metadata);
+    if (window == kWindowUnset) return trained;
+    if (window < 0) throw Error(fmt::format("--window must be a length in bp, got {}", window));
+    if (window == 0 && !one_pass)
+        throw Error(fmt::format("--window 0 (one pass over each region) is not offered here; give a length of at least {} bp", kMinWindow));
+    if (window > 0 && window < kMinWindow)
+        throw Error(fmt::format("--window {} is too short: at least {} bp are needed", window, kMinWindow));
+    if (window > 0 && m.metadata.count("janusdna_train_seq_len") && window * 16 < trained && warn)
+        warn(fmt::format("--window {} is far below the model's training length ({} bp): bases see little context, "
+                         "and scores differ from those at the training length", window, trained));
+    return window;
+}
+
 void check_writable_dir(const std::string& path) {
     const auto slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
@@ -27,6 +80,8 @@ void check_writable_dir(const std::string& path) {
 }
 
 void apply_common_options(const CommonOptions& o) {
+    if (o.threads < 0) throw Error(fmt::format("-@/--threads must be 0 (all cores) or more, got {}", o.threads));
+    if (o.verbosity < 0 || o.verbosity > 2) throw Error(fmt::format("-v/--verbosity must be 0, 1 or 2, got {}", o.verbosity));
     set_compute_threads(o.threads);
     if (o.verbosity >= 2) hts_set_log_level(HTS_LOG_WARNING);
 }
@@ -89,6 +144,10 @@ std::string command_line(int argc, char** argv) {
     std::string s = "janusdna";
     for (int i = 0; i < argc; ++i) s += std::string(" ") + argv[i];
     return s;
+}
+
+void info(const std::string& cmd, const CommonOptions& o, const std::string& message) {
+    if (o.verbosity >= 2) std::fprintf(stderr, "janusdna %s: %s\n", cmd.c_str(), message.c_str());
 }
 
 void warn(const std::string& cmd, const std::string& message) {

@@ -4,6 +4,11 @@
 #include <chrono>
 #include <functional>
 #include <string>
+#include <vector>
+
+#include "janusdna/error.h"
+#include "janusdna/model_file.h"
+#include "janusdna/regions.h"
 
 namespace janusdna::cli {
 
@@ -16,6 +21,49 @@ struct CommonOptions {
 void add_common_options(CLI::App& app, CommonOptions& o);
 // Applies --threads; call after parsing.
 void apply_common_options(const CommonOptions& o);
+
+// -m/--model: a model file, else $JANUSDNA_MODEL, else the bundled model.
+struct ModelOptions {
+    std::string path;
+};
+void add_model_options(CLI::App& app, ModelOptions& o, const std::string& group = "Input");
+// Loads the model; at -v 2 says which file (and its MD5) was loaded.
+LoadedModel open_model(const ModelOptions& o, const CommonOptions& common, const std::string& cmd);
+
+// The reference FASTA, the same in every subcommand that reads one: -f/--fasta-ref, or a positional argument where
+// samtools takes one; --chr-prefix and --rename-chrs match the input's contig names to the reference's.
+struct ReferenceOptions {
+    std::string fasta, positional;
+    bool chr_prefix = false;
+    std::string rename_chrs;
+    // The reference path. Throws when none is given, or -f and the positional name two different files.
+    std::string path() const;
+    bool given() const { return !fasta.empty() || !positional.empty(); }
+    ContigMatcher contigs() const { return ContigMatcher(chr_prefix, rename_chrs); }
+};
+// positional: also take the reference as the positional argument "reference" (it is then required unless
+// positional_required is false).
+void add_reference_options(CLI::App& app, ReferenceOptions& o, bool positional, const std::string& group = "Input");
+
+// -r/--region (repeatable, comma lists) and -R/--regions-file (BED, - for stdin).
+struct RegionOptions {
+    std::vector<std::string> regions;
+    std::string regions_file;
+    bool given() const { return !regions.empty() || !regions_file.empty(); }
+    std::vector<Region> collect(const Reference& ref, const ContigMatcher& contigs, WarnFn warn) const {
+        return collect_regions(regions, regions_file, ref, contigs, std::move(warn));
+    }
+};
+void add_region_options(CLI::App& app, RegionOptions& o, const std::string& what, const std::string& group = "Input");
+
+// --window, one meaning everywhere: a length in bp (at least kMinWindow), or 0 for one pass over each region or
+// record where that is offered; unset = the model's training length.
+constexpr int64_t kWindowUnset = INT64_MIN;
+constexpr int64_t kMinWindow = 16;
+void add_window_option(CLI::App& app, int64_t& window, bool one_pass, const std::string& group);
+// The window to use. Throws for a negative window, one below kMinWindow, or 0 where one_pass is false; warns when
+// it is far below the model's recorded training length.
+int64_t resolve_window(int64_t window, const LoadedModel& m, bool one_pass, const WarnFn& warn);
 
 // Parses argv. Returns -1 to go on, else the exit status to return at once (0 after --help, 1 after a usage
 // error or when no argument at all was given: the usage then goes to stderr, as samtools does).
@@ -30,6 +78,9 @@ std::string command_line(int argc, char** argv);
 // Throws Error when the directory `path` would be written in does not exist or is not writable: checked before
 // long work starts, so that it is not lost at the end.
 void check_writable_dir(const std::string& path);
+
+// Information for -v 2: "janusdna CMD: ..." on stderr.
+void info(const std::string& cmd, const CommonOptions& o, const std::string& message);
 
 // Warnings: "janusdna CMD: warning: ..." on stderr.
 void warn(const std::string& cmd, const std::string& message);

@@ -16,20 +16,14 @@ using namespace janusdna;
 
 namespace {
 
-// The contig name with a "chr" prefix added or removed; chrM <-> MT.
-std::string toggle_chr(const std::string& c) {
-    if (c == "chrM") return "MT";
-    if (c == "MT") return "chrM";
-    return c.compare(0, 3, "chr") == 0 ? c.substr(3) : "chr" + c;
-}
-
 bool ends_with(const std::string& s, const std::string& suffix) {
     return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
 // Regions of a BED file, checked against the reference and required to be sorted (contigs contiguous, starts
 // non-decreasing), as bedtools' -sorted mode expects.
-void read_bed(const std::string& path, const Reference& ref, std::vector<Region>& out, const WarnFn& warn, bool chr_prefix) {
+void read_bed(const std::string& path, const Reference& ref, std::vector<Region>& out, const WarnFn& warn,
+              const ContigMatcher& contigs) {
     BedReader bed(path);
     Region r;
     std::set<std::string> done_contigs;
@@ -48,7 +42,7 @@ void read_bed(const std::string& path, const Reference& ref, std::vector<Region>
             prev_contig = r.contig;
         }
         prev_beg = r.beg;
-        if (chr_prefix && !ref.has(r.contig) && ref.has(toggle_chr(r.contig))) r.contig = toggle_chr(r.contig);
+        r.contig = contigs.to_reference(r.contig, ref);
         check_region(r, ref, where, warn);
         if (r.strand != '-') r.strand = '+';
         out.push_back(r);
@@ -60,19 +54,17 @@ void read_bed(const std::string& path, const Reference& ref, std::vector<Region>
 int main_embed(int argc, char** argv) {
     CLI::App app{"Embeddings of genomic regions: per base or pooled per region, as BED-like text for bedtools "
                  "pipelines, NPY or safetensors.", "embed"};
-    std::string ref_path, model_opt, out_path = "-", out_type, bed_path, records_path, pool, dtype;
-    std::vector<std::string> region_texts;
-    int64_t window = -1, stride = 0, flank = -1, batch = 8;
-    bool rc = false, chr_prefix = false;
+    std::string out_path = "-", out_type, records_path, pool, dtype;
+    int64_t window = cli::kWindowUnset, stride = 0, flank = -1, batch = 8;
+    bool rc = false;
     cli::CommonOptions common;
-    app.add_option("reference", ref_path, "indexed FASTA (plain or bgzip; a missing .fai is built)")->group("Input");
-    app.add_option("-r,--region", region_texts, "region chr:beg-end, 1-based inclusive (repeatable)")
-        ->allow_extra_args(false)->group("Input");
-    app.add_option("-R,--regions-file", bed_path, "BED file of regions (0-based; column 4 name, column 6 strand), - for stdin")->group("Input");
+    cli::ModelOptions model;
+    cli::ReferenceOptions reference;
+    cli::RegionOptions where;
+    cli::add_reference_options(app, reference, true);
+    cli::add_region_options(app, where, "regions (BED: column 4 name, column 6 strand; sorted)");
     app.add_option("--records", records_path, "embed each record of this FASTA whole (no index needed), - for stdin")->group("Input");
-    app.add_flag("--chr-prefix", chr_prefix, "match region contigs to the reference by adding or removing a \"chr\" "
-                 "prefix (chrM <-> MT); output uses the reference's names")->group("Input");
-    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
+    cli::add_model_options(app, model);
     app.add_option("-o,--output", out_path, "output file (NPY: prefix), - for stdout")->group("Output");
     app.add_option("-O,--output-type", out_type, "bed (pooled text), tsv (per-base text), npy or safetensors "
                    "[default: from the -o suffix, else bed for pooled, tsv for per-base]")
@@ -81,8 +73,7 @@ int main_embed(int argc, char** argv) {
                    "--records, else none]")->check(CLI::IsMember({"mean", "none"}))->group("Output");
     app.add_option("--dtype", dtype, "f16 or f32 for NPY/safetensors [default: f16 per base, f32 pooled]")
         ->check(CLI::IsMember({"f16", "f32"}))->group("Output");
-    app.add_option("--window", window, "window length W; 0 = one pass per region [default: the model's training "
-                   "length, else 1024]")->group("Context");
+    cli::add_window_option(app, window, true, "Context");
     app.add_option("--stride", stride, "distance between tiled windows; per base, windows lie on a grid anchored at "
                    "each contig's start, so a base's row does not depend on the region [default: 3W/4]")->group("Context");
     app.add_option("--flank", flank, "--window 0 or pooled: context bases added on each side of the region and dropped "
@@ -105,10 +96,12 @@ int main_embed(int argc, char** argv) {
         cli::apply_common_options(common);
         WarnFn warn = cli::warner("embed", common);
         const bool records = !records_path.empty();
-        if (records && (!ref_path.empty() || !region_texts.empty() || !bed_path.empty()))
+        if (records && (reference.given() || where.given()))
             throw Error("--records takes the sequences from its FASTA: give no reference, -r or -R with it");
-        if (!records && ref_path.empty()) throw Error("no reference FASTA given (or use --records FILE)");
-        if (!region_texts.empty() && !bed_path.empty()) throw Error("give regions with -r or with -R, not both");
+        if (!records && !reference.given()) throw Error("no reference FASTA given (or use --records FILE)");
+        if (!where.regions.empty() && !where.regions_file.empty()) throw Error("give regions with -r or with -R, not both");
+        const std::string ref_path = records ? "" : reference.path();
+        const std::string& bed_path = where.regions_file;
 
         const Pooling pooling = pool.empty() ? ((records || !bed_path.empty()) ? Pooling::Mean : Pooling::None)
                                              : (pool == "mean" ? Pooling::Mean : Pooling::None);
@@ -128,10 +121,10 @@ int main_embed(int argc, char** argv) {
             throw Error(fmt::format("{} output needs a file name: -o {}", out_type, out_type == "npy" ? "PREFIX" : "FILE.safetensors"));
         const bool f16 = dtype.empty() ? pooling == Pooling::None : dtype == "f16";
 
-        LoadedModel m = load_model(resolve_model_path(model_opt));
+        LoadedModel m = cli::open_model(model, common, "embed");
         const int64_t train_len = default_window(m.metadata);
         EmbedOptions opt;
-        opt.window = window < 0 ? train_len : window;
+        opt.window = cli::resolve_window(window, m, true, warn);
         opt.stride = stride;
         opt.flank = flank < 0 ? default_flank(opt.window, train_len) : flank;
         opt.batch = batch;
@@ -143,16 +136,10 @@ int main_embed(int argc, char** argv) {
         std::vector<Region> regions;
         if (!records) {
             ref.emplace(Reference::open(ref_path, warn));
-            for (const auto& t : region_texts) {
-                const size_t colon = t.rfind(':');
-                const std::string contig = t.front() == '{' || colon == std::string::npos ? t : t.substr(0, colon);
-                if (chr_prefix && !ref->has(contig) && ref->has(toggle_chr(contig)))
-                    regions.push_back(parse_region(toggle_chr(contig) + t.substr(contig.size()), *ref, warn));
-                else
-                    regions.push_back(parse_region(t, *ref, warn));
-            }
-            if (!bed_path.empty()) read_bed(bed_path, *ref, regions, warn, chr_prefix);
-            if (region_texts.empty() && bed_path.empty())
+            const ContigMatcher contigs = reference.contigs();
+            regions = collect_regions(where.regions, "", *ref, contigs, warn);
+            if (!bed_path.empty()) read_bed(bed_path, *ref, regions, warn, contigs);
+            if (!where.given())
                 for (const auto& c : ref->contigs()) regions.push_back(Region{c, 0, ref->length(c), c, '+'});
             if (regions.empty()) throw Error(fmt::format("{}: no regions to embed", bed_path.empty() ? ref_path : bed_path));
         }
@@ -166,7 +153,7 @@ int main_embed(int argc, char** argv) {
             {"model", m.path},
             {"model_md5", file_md5(m.path)},
             {"reference", records ? records_path : ref_path},
-            {"input", records ? "records" : (!bed_path.empty() ? "bed" : (!region_texts.empty() ? "regions" : "contigs"))},
+            {"input", records ? "records" : (!bed_path.empty() ? "bed" : (!where.regions.empty() ? "regions" : "contigs"))},
             {"hidden_size", H},
             {"window", opt.window},
             {"stride", opt.window > 0 ? (opt.stride > 0 ? opt.stride : default_stride(opt.window)) : 0},

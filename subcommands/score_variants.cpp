@@ -18,6 +18,8 @@
 #include <htslib/hts.h>
 #include <map>
 #include <memory>
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace janusdna;
 
@@ -40,6 +42,27 @@ std::string pll_description(int64_t W, bool rc) {
                        rc ? "mean of forward and reverse complement" : "forward");
 }
 
+// The reference: -f, else $JANUSDNA_REF, else the VCF header's ##reference= (a path or file:// URL, relative to
+// the VCF's directory).
+std::string find_reference(const cli::ReferenceOptions& o, const std::string& vcf, bcf_hdr_t* hdr) {
+    if (o.given()) return o.path();
+    if (const char* env = std::getenv("JANUSDNA_REF"); env && *env) return env;
+    if (bcf_hrec_t* h = bcf_hdr_get_hrec(hdr, BCF_HL_GEN, "reference", nullptr, nullptr); h && h->value) {
+        std::string r = h->value;
+        if (r.rfind("file://", 0) == 0) r = r.substr(7);
+        if (r.find("://") != std::string::npos)
+            throw Error(fmt::format("{}: ##reference={} is not a local file; give the reference with -f FASTA", vcf, h->value));
+        const size_t slash = vcf.rfind('/');
+        if (!r.empty() && r[0] != '/' && vcf != "-" && slash != std::string::npos) r = vcf.substr(0, slash + 1) + r;
+        struct stat st;
+        if (stat(r.c_str(), &st) != 0)
+            throw Error(fmt::format("{}: the header's ##reference={} names {}, which does not exist; give the reference with -f FASTA",
+                                    vcf, h->value, r));
+        return r;
+    }
+    throw Error(fmt::format("{}: no reference: give -f FASTA, set $JANUSDNA_REF, or add a ##reference= header line", vcf));
+}
+
 struct Summary {
     int64_t records = 0, alleles = 0, scored = 0, llr = 0, pll = 0, mismatch_records = 0, contig_records = 0;
     std::array<int64_t, static_cast<size_t>(Missing::kCount)> missing{};
@@ -52,24 +75,24 @@ struct Summary {
 int main_score_variants(int argc, char** argv) {
     CLI::App app{"Zero-shot variant effect scores from JanusDNA for every record of a VCF/BCF file: JANUS_LLR for "
                  "SNVs (one pass per window, shared by all SNVs in it) and JANUS_PLL for every allele.", "score-variants"};
-    std::string model_opt, fasta, in_path, out_path = "-", out_type, region_opt, regions_file, chr_prefix;
-    int64_t window = 0, flank = -1, max_indel = 50, batch = 16, chunk = 10000;
+    std::string in_path, out_path = "-", out_type;
+    int64_t window = cli::kWindowUnset, flank = -1, max_indel = 50, batch = 16, chunk = 10000;
     bool rc = false, write_index = false, no_version = false, no_pll = false;
     cli::CommonOptions common;
-    app.add_option("input", in_path, "VCF, bgzipped VCF or BCF; - for stdin")->required()->group("Input");
-    app.add_option("-f,--fasta-ref", fasta, "reference FASTA (plain or bgzipped; .fai built if missing)")->required()->group("Input");
-    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
-    app.add_option("-r,--regions", region_opt, "only records with POS in these regions (chr:beg-end[,...])")->group("Input");
-    app.add_option("-R,--regions-file", regions_file, "only records with POS in the regions of this BED file")->group("Input");
-    app.add_option("--chr-prefix", chr_prefix, "map VCF contig names to the reference's: add (20 -> chr20) or remove (chr20 -> 20)")
-        ->check(CLI::IsMember({"add", "remove"}))->group("Input");
+    cli::ModelOptions model;
+    cli::ReferenceOptions reference;
+    cli::RegionOptions where;
+    app.add_option("input", in_path, "VCF, bgzipped VCF or BCF; - for stdin [default: stdin when it is not a terminal]")->group("Input");
+    cli::add_reference_options(app, reference, false);
+    cli::add_model_options(app, model);
+    cli::add_region_options(app, where, "only records with POS in these regions:");
     app.add_option("-o,--output", out_path, "output file, - for stdout")->group("Output");
     app.add_option("-O,--output-type", out_type, "v VCF, z bgzipped VCF, b BCF, u uncompressed BCF, t bgzipped "
                    "CHROM POS REF ALT JANUS_LLR JANUS_PLL table [default: from the -o suffix, else v]")
         ->check(CLI::IsMember({"v", "z", "b", "u", "t"}))->group("Output");
     app.add_flag("-W,--write-index", write_index, "write OUT.csi (VCF/BCF) or OUT.tbi (table); needs sorted input")->group("Output");
     app.add_flag("--no-version", no_version, "do not add ##janusdnaVersion/##janusdnaCommand header lines")->group("Output");
-    app.add_option("--window", window, "window length in bp [default: the model's training length, 1024 if unknown]")->group("Scoring");
+    cli::add_window_option(app, window, false, "Scoring");
     app.add_option("--flank", flank, "bases of context wanted on each side of a scored position: windows start every "
                    "window - 2 flank bp from each contig's start [default: window/4]")->group("Scoring");
     app.add_option("--max-indel", max_indel, "alleles (REF or ALT) longer than this are not scored")->group("Scoring");
@@ -94,40 +117,24 @@ int main_score_variants(int argc, char** argv) {
         if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
         if (chunk < 1) throw Error(fmt::format("--chunk must be at least 1, got {}", chunk));
         const VcfOutType type = vcf_out_type(out_type, out_path);
+        if (in_path.empty()) {
+            if (isatty(STDIN_FILENO)) throw Error("no input VCF given (name a file, or - for standard input)");
+            in_path = "-";
+        }
+        VcfReader in(in_path);
+        bcf_hdr_t* hdr = in.header();
+        const std::string fasta = find_reference(reference, in_path, hdr);
         Reference ref = Reference::open(fasta, warn);
-        LoadedModel m = load_model(resolve_model_path(model_opt));
+        const ContigMatcher contigs = reference.contigs();
+        LoadedModel m = cli::open_model(model, common, "score-variants");
         require_language_model(m);
-        if (window == 0) window = cli::default_window(m);
+        window = cli::resolve_window(window, m, false, warn);
         Runner runner(*m.model, batch);
         ScoreOptions so;
         so.window = window; so.flank = flank; so.max_indel = max_indel; so.rc = rc; so.pll = !no_pll;
         VariantScorer scorer(ref, runner, so);
-
-        std::vector<Region> regions;
-        if (!region_opt.empty()) {
-            size_t start = 0;
-            while (start <= region_opt.size()) {
-                size_t comma = region_opt.find(',', start);
-                // commas inside numbers (1,000) belong to the region: split only before a contig name
-                while (comma != std::string::npos && comma + 1 < region_opt.size() && std::isdigit(static_cast<unsigned char>(region_opt[comma + 1])))
-                    comma = region_opt.find(',', comma + 1);
-                regions.push_back(parse_region(region_opt.substr(start, comma - start), ref, warn));
-                if (comma == std::string::npos) break;
-                start = comma + 1;
-            }
-        }
-        if (!regions_file.empty()) {
-            BedReader bed(regions_file);
-            Region r;
-            while (bed.next(r)) {
-                check_region(r, ref, bed.display_name() + ":" + std::to_string(bed.line_number()), warn);
-                regions.push_back(r);
-            }
-        }
-        const bool filter = !region_opt.empty() || !regions_file.empty();
-
-        VcfReader in(in_path);
-        bcf_hdr_t* hdr = in.header();
+        const std::vector<Region> regions = where.collect(ref, contigs, warn);
+        const bool filter = where.given();
         auto add_info = [&](const char* id, const std::string& line) {
             if (bcf_hdr_get_hrec(hdr, BCF_HL_INFO, "ID", id, nullptr)) {
                 warn(fmt::format("the input already declares INFO/{}; its values are replaced", id));
@@ -221,7 +228,7 @@ int main_score_variants(int argc, char** argv) {
                                             read, name, chunk, name));
                 }
                 VariantInput v;
-                v.contig = cli::rename_contig(bcf_hdr_id2name(hdr, rec->rid), chr_prefix);
+                v.contig = contigs.to_reference(bcf_hdr_id2name(hdr, rec->rid), ref);
                 v.pos0 = rec->pos;
                 if (filter) {
                     bool keep = false;
@@ -240,6 +247,11 @@ int main_score_variants(int argc, char** argv) {
             throw;
         }
         progress.finish();
+        if (sum.records > 0 && sum.contig_records == sum.records) {
+            std::string names;
+            for (const auto& [c, n] : sum.missing_contigs) names += (names.empty() ? "" : "; ") + ref.missing_contig_message(c);
+            throw Error(fmt::format("{}: no record could be scored: {}", in.display_name(), names));
+        }
         out->commit();
 
         if (sum.mismatch_records)

@@ -53,25 +53,26 @@ float track_value(int which, const BaseResult& b) {
 int main_track(int argc, char** argv) {
     CLI::App app{"Per-base JanusDNA tracks over regions of a reference (bedGraph or bigWig), or every possible SNV of "
                  "the regions with its JANUS_LLR (--all-snvs, in-silico saturation mutagenesis).", "track"};
-    std::string model_opt, fasta, out_path = "-", out_type, regions_file, track_opt = "pref";
-    std::vector<std::string> region_opts;
-    int64_t window = 0, batch = 16;
+    std::string out_path = "-", out_type, track_opt = "pref";
+    int64_t window = cli::kWindowUnset, batch = 16;
     bool rc = false, all_snvs = false, write_index = false, no_version = false;
     cli::CommonOptions common;
-    app.add_option("reference", fasta, "reference FASTA (plain or bgzipped; .fai built if missing)")->required()->group("Input");
-    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
-    app.add_option("-r,--region", region_opts, "region chr:beg-end (1-based, inclusive); repeatable")->group("Input");
-    app.add_option("-R,--regions-file", regions_file, "BED file of regions (0-based; strand ignored)")->group("Input");
+    cli::ModelOptions model;
+    cli::ReferenceOptions reference;
+    cli::RegionOptions where;
+    cli::add_reference_options(app, reference, true);
+    cli::add_model_options(app, model);
+    cli::add_region_options(app, where, "regions");
     app.add_option("-t,--track", track_opt, "comma-separated tracks: pref, entropy, pA, pC, pG, pT, llr_mean, llr_min, "
                    "or all. With one track -o is the file; with several, -o is a prefix: PREFIX.NAME.bedgraph.gz "
                    "(or .bw)")->group("Output");
     app.add_option("-o,--output", out_path, "output file (or prefix, see -t); - for stdout")->group("Output");
-    app.add_option("-O,--output-type", out_type, "tracks: bedgraph.gz (default; + .tbi), bedgraph, bigwig; "
+    app.add_option("-O,--output-type", out_type, "tracks: bedgraph.gz or z (+ .tbi), bedgraph or v (text), bigwig or bw; "
                    "--all-snvs: v, z, b, u (VCF/BCF) or t (bgzipped table) [default: from the -o suffix]")->group("Output");
     app.add_flag("--all-snvs", all_snvs, "write every SNV of the regions (3 per A/C/G/T base) with JANUS_LLR instead of tracks")->group("Output");
     app.add_flag("-W,--write-index", write_index, "--all-snvs: write the .csi/.tbi index")->group("Output");
     app.add_flag("--no-version", no_version, "do not write janusdna version/command header lines")->group("Output");
-    app.add_option("--window", window, "window length in bp [default: the model's training length, 1024 if unknown]")->group("Scoring");
+    cli::add_window_option(app, window, false, "Scoring");
     app.add_flag("--rc", rc, "average the probabilities of both strands (2x passes)")->group("Scoring");
     app.add_option("--batch", batch, "windows per forward pass")->group("Scoring");
     cli::add_common_options(app, common);
@@ -91,18 +92,10 @@ int main_track(int argc, char** argv) {
         cli::apply_common_options(common);
         auto warn = cli::warner("track", common);
         if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
-        if (region_opts.empty() && regions_file.empty()) throw Error("no regions: give -r REGION or -R BED");
+        if (!where.given()) throw Error("no regions: give -r REGION or -R BED");
+        const std::string fasta = reference.path();
         Reference ref = Reference::open(fasta, warn);
-        std::vector<Region> regions;
-        for (const std::string& r : region_opts) regions.push_back(parse_region(r, ref, warn));
-        if (!regions_file.empty()) {
-            BedReader bed(regions_file);
-            Region r;
-            while (bed.next(r)) {
-                check_region(r, ref, bed.display_name() + ":" + std::to_string(bed.line_number()), warn);
-                regions.push_back(r);
-            }
-        }
+        std::vector<Region> regions = where.collect(ref, reference.contigs(), warn);
         // Sorted by reference order, overlapping and adjacent regions merged: outputs must be sorted and each base once.
         std::map<std::string, size_t> order;
         for (size_t i = 0; i < ref.contigs().size(); ++i) order[ref.contigs()[i]] = i;
@@ -114,9 +107,9 @@ int main_track(int argc, char** argv) {
             if (!merged.empty() && merged.back().contig == r.contig && r.beg <= merged.back().end) merged.back().end = std::max(merged.back().end, r.end);
             else merged.push_back(r);
         }
-        LoadedModel m = load_model(resolve_model_path(model_opt));
+        LoadedModel m = cli::open_model(model, common, "track");
         require_language_model(m);
-        if (window == 0) window = cli::default_window(m);
+        window = cli::resolve_window(window, m, false, warn);
         Runner runner(*m.model, batch);
         const std::string provenance = no_version ? "" : fmt::format("janusdna {} ({}); model {} (md5 {}); window {}; strand {}",
             JANUSDNA_VERSION, cli::command_line(argc, argv), m.path, file_md5(m.path), window, rc ? "both" : "forward");

@@ -10,8 +10,9 @@ namespace janusdna {
 
 enum class TrackFormat { BedGraph, BedGraphGz, BigWig };
 
-// -O value (bedgraph, bedgraph.gz, bigwig) or, when empty, the suffix of path: .bw/.bigwig -> BigWig,
-// .bedgraph/.bg/.bdg -> BedGraph, anything else (.bedgraph.gz, "-") -> BedGraphGz. Throws Error for an unknown value.
+// -O value (bedgraph or v, bedgraph.gz or z, bigwig or bw) or, when empty, the suffix of path: .bw/.bigwig -> BigWig,
+// .gz/.bgz -> BedGraphGz, "" (a prefix for several tracks) -> BedGraphGz, anything else ("-", .bedgraph, .bed, no
+// suffix) -> BedGraph (text). Throws Error for an unknown value.
 TrackFormat track_format(const std::string& opt, const std::string& path);
 bool bigwig_supported();
 

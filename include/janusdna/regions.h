@@ -2,6 +2,8 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "janusdna/fasta.h"
 
@@ -27,6 +29,38 @@ struct Region {
 // an ambiguous name, unparsable coordinates, an empty region (start > end) or one starting past the end.
 // htslib itself may also log the parse failure to stderr (controlled by hts_verbose).
 Region parse_region(const std::string& text, const Reference& ref, WarnFn warn = {});
+
+// Matches contig names of an input (regions, BED, VCF) to a reference's: an exact name first; then the rename
+// map (bcftools --rename-chrs: "OLD NEW" per line, whitespace-separated); then, with chr_prefix, the name with a
+// "chr" prefix added or removed (20 <-> chr20, chrM <-> MT, also after renaming).
+class ContigMatcher {
+public:
+    ContigMatcher() = default;
+    // Reads the rename map when rename_file is not empty. Throws Error "FILE:LINE: ..." for a line without two
+    // names or an OLD named twice, and "FILE: ..." when it cannot be read.
+    ContigMatcher(bool chr_prefix, const std::string& rename_file);
+    // The reference's name for `name`, or `name` itself when nothing matches (the caller reports it missing).
+    std::string to_reference(const std::string& name, const Reference& ref) const;
+    bool renames() const { return chr_prefix_ || !map_.empty(); }
+
+private:
+    bool chr_prefix_ = false;
+    std::vector<std::pair<std::string, std::string>> map_;  // sorted by OLD
+};
+
+// Splits one -r value into regions: commas separate regions (20:1-5,20:9-12 or 20,21), except that a comma after a
+// digit of a coordinate, followed by digits with no colon that do not name a contig of ref, is a thousands separator
+// (20:1,000,000-2,000,000), as htslib reads it.
+std::vector<std::string> split_region_list(const std::string& text, const Reference& ref);
+
+// parse_region after matching the contig name with `contigs` (the returned Region names the reference's contig).
+Region parse_region(const std::string& text, const Reference& ref, const ContigMatcher& contigs, WarnFn warn);
+
+// The regions of -r TEXT... (each a comma-separated list) and of the BED file bed_path ("" for none, "-" for
+// stdin), in that order, checked against ref with contig names matched by `contigs`. Errors name the region
+// text or the BED file and line.
+std::vector<Region> collect_regions(const std::vector<std::string>& texts, const std::string& bed_path,
+                                    const Reference& ref, const ContigMatcher& contigs, WarnFn warn);
 
 // Checks a region (e.g. from BED) against ref. where ("regions.bed:12") prefixes the messages.
 // A region extending past the contig end is clipped in place after warn("WHERE: region ... extends past

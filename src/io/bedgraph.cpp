@@ -37,14 +37,13 @@ bool bigwig_supported() {
 }
 
 TrackFormat track_format(const std::string& opt, const std::string& path) {
-    if (opt == "bedgraph") return TrackFormat::BedGraph;
-    if (opt == "bedgraph.gz") return TrackFormat::BedGraphGz;
-    if (opt == "bigwig") return TrackFormat::BigWig;
-    if (!opt.empty()) throw Error(fmt::format("unknown track format -O {} (use bedgraph.gz, bedgraph or bigwig)", opt));
+    if (opt == "bedgraph" || opt == "v") return TrackFormat::BedGraph;
+    if (opt == "bedgraph.gz" || opt == "z") return TrackFormat::BedGraphGz;
+    if (opt == "bigwig" || opt == "bw") return TrackFormat::BigWig;
+    if (!opt.empty()) throw Error(fmt::format("unknown track format -O {} (use bedgraph.gz or z, bedgraph or v, bigwig or bw)", opt));
     if (ends_with(path, ".bw") || ends_with(path, ".bigwig") || ends_with(path, ".bigWig")) return TrackFormat::BigWig;
-    if (ends_with(path, ".bedgraph") || ends_with(path, ".bg") || ends_with(path, ".bdg") || ends_with(path, ".bedGraph"))
-        return TrackFormat::BedGraph;
-    return TrackFormat::BedGraphGz;
+    if (path.empty() || ends_with(path, ".gz") || ends_with(path, ".bgz")) return TrackFormat::BedGraphGz;
+    return TrackFormat::BedGraph;  // stdout, .bedgraph, .bed, no suffix: text, as bcftools writes uncompressed VCF
 }
 
 struct TrackWriter::Impl {

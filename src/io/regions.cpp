@@ -4,7 +4,11 @@
 #include <sys/stat.h>
 
 #include <cerrno>
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <fstream>
+#include <sstream>
 #include <cstring>
 #include <utility>
 #include <vector>
@@ -226,6 +230,105 @@ bool BedReader::next(Region& region) {
     }
     region = std::move(out);
     return true;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+ContigMatcher::ContigMatcher(bool chr_prefix, const std::string& rename_file) : chr_prefix_(chr_prefix) {
+    if (rename_file.empty()) return;
+    std::ifstream in(rename_file);
+    if (!in) throw Error(fmt::format("{}: cannot open the rename map: {}", rename_file, std::strerror(errno)));
+    std::string line;
+    int64_t n = 0;
+    while (std::getline(in, line)) {
+        ++n;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (line.empty() || line[0] == '#') continue;
+        std::istringstream fields(line);
+        std::string from, to, extra;
+        if (!(fields >> from >> to) || (fields >> extra))
+            throw Error(fmt::format("{}:{}: expected two names, OLD NEW, separated by white space", rename_file, n));
+        map_.emplace_back(from, to);
+    }
+    if (in.bad()) throw Error(fmt::format("{}: read error", rename_file));
+    std::sort(map_.begin(), map_.end());
+    for (size_t i = 1; i < map_.size(); ++i)
+        if (map_[i].first == map_[i - 1].first)
+            throw Error(fmt::format("{}: contig \"{}\" is renamed twice", rename_file, map_[i].first));
+}
+
+std::string ContigMatcher::to_reference(const std::string& name, const Reference& ref) const {
+    if (ref.has(name)) return name;
+    std::string renamed = name;
+    auto it = std::lower_bound(map_.begin(), map_.end(), std::make_pair(name, std::string()));
+    if (it != map_.end() && it->first == name) {
+        renamed = it->second;
+        if (ref.has(renamed)) return renamed;
+    }
+    if (chr_prefix_) {
+        const std::string toggled = renamed == "chrM" ? "MT" : renamed == "MT" ? "chrM"
+                                  : renamed.compare(0, 3, "chr") == 0 ? renamed.substr(3) : "chr" + renamed;
+        if (ref.has(toggled)) return toggled;
+    }
+    return name;
+}
+
+std::vector<std::string> split_region_list(const std::string& text, const Reference& ref) {
+    std::vector<std::string> pieces;
+    size_t start = 0;
+    while (true) {
+        const size_t comma = text.find(',', start);
+        pieces.push_back(text.substr(start, comma == std::string::npos ? std::string::npos : comma - start));
+        if (comma == std::string::npos) break;
+        start = comma + 1;
+    }
+    // Digits after a piece that ends in a digit of a coordinate, with no colon and not naming a contig: a
+    // thousands separator, as htslib reads them.
+    auto thousands = [&](const std::string& prev, const std::string& next) {
+        if (prev.empty() || !std::isdigit(static_cast<unsigned char>(prev.back())) || prev.find(':') == std::string::npos) return false;
+        if (next.empty() || !std::isdigit(static_cast<unsigned char>(next[0]))) return false;
+        return next.find(':') == std::string::npos && !ref.has(next);
+    };
+    std::vector<std::string> out;
+    for (const std::string& p : pieces) {
+        if (!out.empty() && thousands(out.back(), p)) out.back() += "," + p;
+        else out.push_back(p);
+    }
+    for (const std::string& r : out)
+        if (r.empty()) throw Error(fmt::format("invalid region list \"{}\": empty region", text));
+    return out;
+}
+
+Region parse_region(const std::string& text, const Reference& ref, const ContigMatcher& contigs, WarnFn warn) {
+    if (!contigs.renames() || text.empty() || text.front() == '{') return parse_region(text, ref, warn);
+    // The contig is the whole text, or the part before the last colon when coordinates follow it.
+    std::string contig = text, rest;
+    const size_t colon = text.rfind(':');
+    if (!ref.has(text) && colon != std::string::npos &&
+        text.find_first_not_of("0123456789,-", colon + 1) == std::string::npos) {
+        contig = text.substr(0, colon);
+        rest = text.substr(colon);
+    }
+    const std::string mapped = contigs.to_reference(contig, ref);
+    if (mapped == contig) return parse_region(text, ref, warn);
+    Region r = parse_region(mapped.find(':') == std::string::npos ? mapped + rest : "{" + mapped + "}" + rest, ref, warn);
+    return r;
+}
+
+std::vector<Region> collect_regions(const std::vector<std::string>& texts, const std::string& bed_path,
+                                    const Reference& ref, const ContigMatcher& contigs, WarnFn warn) {
+    std::vector<Region> regions;
+    for (const std::string& t : texts)
+        for (const std::string& one : split_region_list(t, ref)) regions.push_back(parse_region(one, ref, contigs, warn));
+    if (!bed_path.empty()) {
+        BedReader bed(bed_path);
+        Region r;
+        while (bed.next(r)) {
+            r.contig = contigs.to_reference(r.contig, ref);
+            check_region(r, ref, bed.display_name() + ":" + std::to_string(bed.line_number()), warn);
+            regions.push_back(r);
+        }
+    }
+    return regions;
 }
 
 } // namespace janusdna

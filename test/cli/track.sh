@@ -46,6 +46,18 @@ run gz 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bedgraph.gz "$REF"
 zcat pref.bedgraph.gz | head -1 | grep -q '^# pref track: janusdna' && ok || bad "provenance line"
 run stdout 0 "$BIN" track --window 64 -r 20:1001-1300 -O bedgraph "$REF"
 cmp -s <(grep -v '^#' stdout.out) <(zcat pref.bedgraph.gz | grep -v '^#') && ok || bad "stdout bedGraph differs"
+# Text goes to stdout as text, and -o FILE is compressed only when its suffix (or -O) asks; -f names the reference
+# as well as the positional argument does.
+run plainout 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version "$REF"
+run plainbed 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version -o y.bed "$REF"
+run fref 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version -f "$REF"
+run zout 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version -O z -o z.bg.gz "$REF"
+[ "$(head -c1 plainout.out)" = 2 ] && cmp -s plainout.out y.bed && cmp -s plainout.out fref.out && [ ! -e y.bed.tbi ] \
+  && [ "$(bgzip -dc z.bg.gz)" = "$(cat plainout.out)" ] && [ -s z.bg.gz.tbi ] && ok || bad "text output / -O z / -f"
+run tworefs 1 "$BIN" track --window 64 -r 20:1001-1300 -f "$REF" s.fa; one_error tworefs "two references"
+run win5 1 "$BIN" track --window 5 -r 20:1001-1300 "$REF"; one_error win5 "at least 16"
+# Numeric contig names in a comma list, as bcftools takes them.
+run numlist 0 "$BIN" track --window 64 -r 20:1001-1100,20:2001-2100 -O bedgraph --no-version "$REF"
 # Repeated -r and -R BED (0-based) give both regions, each as its own run gives it.
 run r1 0 "$BIN" track --window 64 -r 20:1001-1100 -O bedgraph --no-version "$REF"
 run r2 0 "$BIN" track --window 64 -r 20:2001-2100 -O bedgraph --no-version "$REF"
@@ -87,6 +99,7 @@ tr '\r' '\n' < prog.err | awk '/^track: [0-9]+ bases, / { n++; if ($2 < last || 
   && cmp -s prog.out noprog.out && ok || bad "--progress: $(head -c 200 prog.err)"
 # Bad input.
 run noregion 1 "$BIN" track -o x.bedgraph.gz "$REF";          one_error noregion "-r REGION"
+cmp -s numlist.out rr.out && ok || bad "-r A,B differs from -r A -r B"
 run badtrack 1 "$BIN" track -t foo -r s s.fa;                  one_error badtrack "unknown track"
 run badcontig 1 "$BIN" track -r chr20:1-100 -o y.bedgraph.gz "$REF"; one_error badcontig 'did you mean "20"'; no_file y.bedgraph.gz
 finish cli-track
