@@ -79,6 +79,11 @@ std::string command_line(int argc, char** argv);
 // long work starts, so that it is not lost at the end.
 void check_writable_dir(const std::string& path);
 
+// "1 record", "2 records": a count with its noun, plural unless n == 1.
+inline std::string plural(int64_t n, const std::string& noun, const std::string& nouns = "") {
+    return std::to_string(n) + " " + (n == 1 ? noun : nouns.empty() ? noun + "s" : nouns);
+}
+
 // Information for -v 2: "janusdna CMD: ..." on stderr.
 void info(const std::string& cmd, const CommonOptions& o, const std::string& message);
 

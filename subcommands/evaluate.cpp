@@ -430,13 +430,13 @@ int run_variants(const VariantArgs& va, const Outputs& out, const cli::CommonOpt
 struct LmArgs {
     std::string reference, model, regions_bed, train_regions, markov_train;
     std::vector<std::string> regions;
-    int64_t window = 0;
+    int64_t window = cli::kWindowUnset;
     int markov_max_order = 5;
 };
 
 std::vector<Region> lm_regions(const LmArgs& la, const Reference& ref, const WarnFn& warn) {
     std::vector<Region> out;
-    for (const auto& r : la.regions) out.push_back(parse_region(r, ref, warn));
+    for (const auto& r : collect_regions(la.regions, "", ref, ContigMatcher(), warn)) out.push_back(r);
     if (!la.regions_bed.empty()) {
         BedReader bed(la.regions_bed);
         Region r;
@@ -475,8 +475,7 @@ int run_lm(const LmArgs& la, const Outputs& out, const cli::CommonOptions& commo
     WarnFn warn = cli::warner(cmd, common);
     const bool by_region = !la.regions.empty() || !la.regions_bed.empty();
     LoadedModel m = load_model(resolve_model_path(la.model));
-    const int64_t W = la.window > 0 ? la.window : default_window(m.metadata);
-    if (W < 2) throw Error("--window must be at least 2");
+    const int64_t W = cli::resolve_window(la.window, m, false, warn);
 
     // What is evaluated: regions of an indexed FASTA, or every record of a FASTA file.
     std::unique_ptr<Reference> ref;
@@ -620,7 +619,7 @@ int main_evaluate(int argc, char** argv) {
     app.add_option("-R,--regions-file", la.regions_bed, "BED of regions to evaluate")->group("Language modelling");
     app.add_option("--train-regions", la.train_regions, "BED or REGION the Markov baseline is counted on [the rest of the evaluated contigs]")->group("Language modelling");
     app.add_option("--markov-train", la.markov_train, "FASTA the Markov baseline is counted on (records mode) [the evaluated records]")->group("Language modelling");
-    app.add_option("--window", la.window, "model window [the model's training length]")->group("Language modelling");
+    cli::add_window_option(app, la.window, false, "Language modelling");
     app.add_option("--markov-max-order", la.markov_max_order, "largest Markov order tried (0..6)")->group("Language modelling");
     cli::add_common_options(app, common);
     app.footer("\nExamples:\n"

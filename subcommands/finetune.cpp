@@ -141,8 +141,8 @@ int main_finetune(int argc, char** argv) {
                          {"command", cli::command_line(argc, argv)}};
         save_classifier(out_path, *clf, info);
         if (common.verbosity > 0)
-            fmt::print(stderr, "janusdna finetune: {} epochs, {} steps; best validation {} {:.4f} at epoch {}; wrote {}\n",
-                       ft.epoch(), ft.step(), o.metric, ft.best_metric(), ft.best_epoch(), out_path);
+            fmt::print(stderr, "janusdna finetune: {}, {}; best validation {} {:.4f} at epoch {}; wrote {}\n",
+                       cli::plural(ft.epoch(), "epoch"), cli::plural(ft.step(), "step"), o.metric, ft.best_metric(), ft.best_epoch(), out_path);
         return 0;
     });
 }

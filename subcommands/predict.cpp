@@ -7,6 +7,7 @@
 #include "janusdna/fasta.h"
 #include "janusdna/heads.h"
 #include "janusdna/model_file.h"
+#include "janusdna/runner.h"
 #include "janusdna/safetensors.h"
 #include "janusdna/tokenizer.h"
 
@@ -61,15 +62,22 @@ void classify_records(const LoadedModel& m, const std::string& in_path, const st
 int main_predict(int argc, char** argv) {
     CLI::App app{"Per-position probabilities of A, C, G, T for every record of a FASTA file. Each base is predicted "
                  "from both sides without seeing it, in one forward pass per record.", "predict"};
-    std::string model_opt, in_path, out_path = "-", out_type;
+    std::string in_path, out_path = "-", out_type;
+    int64_t window = cli::kWindowUnset, batch = 8;
     cli::CommonOptions common;
+    cli::ModelOptions model;
     app.add_option("input", in_path, "FASTA file (plain, gzip or bgzip), - for stdin")->required()->group("Input");
-    app.add_option("-m,--model", model_opt, "model file [default: $JANUSDNA_MODEL or the bundled model]")->group("Input");
+    cli::add_model_options(app, model);
     app.add_option("-o,--output", out_path, "output file, - for stdout")->group("Output");
     app.add_option("-O,--output-type", out_type, "tsv or safetensors [default: from the -o suffix, else tsv]")
         ->check(CLI::IsMember({"tsv", "safetensors"}))->group("Output");
+    cli::add_window_option(app, window, true, "Context");
+    app.add_option("--batch", batch, "windows per forward pass")->group("Context");
     cli::add_common_options(app, common);
-    app.footer("\nOutput (tsv): name pos base pA pC pG pT, pos 1-based; probabilities renormalised over A/C/G/T.\n"
+    app.footer("\nRecords longer than the window are tiled on a grid of windows starting every W/2 bases; each base is\n"
+               "taken from the window where it is most central (as in track), so memory stays bounded whatever the\n"
+               "record's length. --window 0 makes one pass per record.\n"
+               "Output (tsv): name pos base pA pC pG pT, pos 1-based; probabilities renormalised over A/C/G/T.\n"
                "With a fine-tuned model (janusdna finetune): name predicted p(CLASS)... per record, as the model was\n"
                "trained (cut to its input length, pooled as it records; both strands averaged when it was trained with\n"
                "--rc).\n"
@@ -85,7 +93,8 @@ int main_predict(int argc, char** argv) {
             out_type = out_path.size() > 12 && out_path.compare(out_path.size() - 12, 12, ".safetensors") == 0 ? "safetensors" : "tsv";
         if (out_type == "safetensors" && out_path == "-")
             throw Error("safetensors output needs a file name: -o FILE.safetensors");
-        LoadedModel m = load_model(resolve_model_path(model_opt));
+        if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
+        LoadedModel m = cli::open_model(model, common, "predict");
         if (is_classifier(m)) {
             if (out_type != "tsv") throw Error("a fine-tuned model's predictions are a table: use -O tsv");
             classify_records(m, in_path, out_path, common.progress);
@@ -98,9 +107,13 @@ int main_predict(int argc, char** argv) {
             out_tsv = std::make_unique<AtomicFile>(out_path);
             out_tsv->write(std::string_view("name\tpos\tbase\tpA\tpC\tpG\tpT\n"));
         }
+        window = cli::resolve_window(window, m, true, cli::warner("predict", common));
+        Runner runner(*m.model, batch);
+        RunOptions ro;
+        ro.log_probs = out_tsv != nullptr;
+        ro.logits = ro.hidden = out_tsv == nullptr;
         std::set<std::string> seen;
         cli::Progress progress("predict", "bases", 0, common.progress);
-        c10::InferenceMode guard;
         FastaRecord rec;
         int64_t n_records = 0;
         while (reader.next(rec)) {
@@ -111,20 +124,28 @@ int main_predict(int argc, char** argv) {
                 throw Error(fmt::format("{}: record \"{}\" has {} bases; at least 2 are needed", in_path, rec.name, rec.seq.size()));
             Tokens tok = tokenize(rec.seq, in_path, rec.name);
             const int64_t L = static_cast<int64_t>(tok.ids.size());
-            torch::Tensor ids = torch::from_blob(tok.ids.data(), {1, L}, torch::kLong).clone(); // [1, L]
-            ForwardOutput y = m.model->forward(ids);
-            if (out_tsv) {
-                torch::Tensor p = base_log_probs(y.logits[0]).exp().contiguous();          // [L, 4]
-                const float* pp = p.data_ptr<float>();
-                fmt::memory_buffer buf;
-                for (int64_t t = 0; t < L; ++t) {
+            torch::Tensor logits, hidden;  // [L, V], [L, H] for safetensors, filled window by window
+            fmt::memory_buffer buf;
+            run_tiled(runner, tok.ids, window, ro, [&](const WindowResult& r, int64_t wb, int64_t ob, int64_t oe) {
+                if (!out_tsv) {
+                    if (!logits.defined()) {
+                        logits = torch::empty({L, r.logits.size(1)}, torch::kFloat);                     // [L, V]
+                        hidden = torch::empty({L, r.hidden.size(1)}, torch::kFloat);                     // [L, H]
+                    }
+                    logits.slice(0, ob, oe).copy_(r.logits.slice(0, ob - wb, oe - wb));                   // [oe-ob, V]
+                    hidden.slice(0, ob, oe).copy_(r.hidden.slice(0, ob - wb, oe - wb).to(torch::kFloat)); // [oe-ob, H]
+                    return;
+                }
+                const float* lp = r.log_probs.data_ptr<float>();                                         // [Lw, 4]
+                for (int64_t t = ob; t < oe; ++t) {
+                    const float* q = lp + 4 * (t - wb);
                     fmt::format_to(std::back_inserter(buf), "{}\t{}\t{}\t{:.6f}\t{:.6f}\t{:.6f}\t{:.6f}\n", rec.name, t + 1,
-                                   rec.seq[t], pp[4 * t], pp[4 * t + 1], pp[4 * t + 2], pp[4 * t + 3]);
+                                   rec.seq[t], std::exp(q[0]), std::exp(q[1]), std::exp(q[2]), std::exp(q[3]));
                     if (buf.size() > (1 << 16)) { out_tsv->write(std::string_view(buf.data(), buf.size())); buf.clear(); }
                 }
-                out_tsv->write(std::string_view(buf.data(), buf.size()));
-            } else {
-                torch::Tensor logits = y.logits[0].contiguous(), hidden = y.hidden[0].to(torch::kFloat).contiguous();
+            });
+            if (out_tsv) out_tsv->write(std::string_view(buf.data(), buf.size()));
+            else {
                 out_st.add(rec.name + ".logits", DType::F32, logits.sizes().vec(), logits.data_ptr(), logits.numel() * 4);
                 out_st.add(rec.name + ".hidden", DType::F32, hidden.sizes().vec(), hidden.data_ptr(), hidden.numel() * 4);
             }

@@ -117,6 +117,8 @@ int main_pretrain(int argc, char** argv) {
         // Everything that can fail cheaply fails now, before hours of work.
         for (const auto& p : {out_path, ckpt_path, log_path}) cli::check_writable_dir(p);
         if (o.steps < 1 || o.batch < 1) throw Error("--steps and --batch must be at least 1");
+        if (o.seq_len < cli::kMinWindow)
+            throw Error(fmt::format("--seq-len {} is too short: at least {} bp are needed", o.seq_len, cli::kMinWindow));
         std::unique_ptr<Communicator> comm = make_communicator();
         const bool lead = comm->rank() == 0;
         Reference ref = Reference::open(genome, [&](const std::string& m) { if (lead) cli::warn(cmd, m); });
@@ -174,11 +176,12 @@ int main_pretrain(int argc, char** argv) {
         }
         const int64_t M = trainer.micro_batches_per_step();
         if (lead) {
-            fmt::print(stderr, "janusdna pretrain: {} train bases in {} intervals; {} validation and {} test windows; "
-                               "{} tokens per step ({} micro-batch(es) of {} x {}) over {} rank(s); float32 (no bf16 "
+            fmt::print(stderr, "janusdna pretrain: {} in {}; {} validation and {} test windows; "
+                               "{} per step ({} of {} x {}) over {}; float32 (no bf16 "
                                "autocast on this CPU build); threads {}; {}\n",
-                       sampler.total_bases(), train.size(), valid_set.size(), test_set.size(), M * o.batch * o.seq_len,
-                       M, o.batch, o.seq_len, comm->world(), compute_threads(),
+                       cli::plural(sampler.total_bases(), "train base"), cli::plural(static_cast<int64_t>(train.size()), "interval"),
+                       valid_set.size(), test_set.size(), cli::plural(M * o.batch * o.seq_len, "token"),
+                       cli::plural(M, "micro-batch", "micro-batches"), o.batch, o.seq_len, cli::plural(comm->world(), "rank"), compute_threads(),
                        resume.empty() ? "from scratch" : fmt::format("resuming at step {}", trainer.step()));
         }
         std::unique_ptr<std::ofstream> log;
@@ -231,9 +234,12 @@ int main_pretrain(int argc, char** argv) {
                                {"test_bits_per_base", bits_json(test_bits)}, {"wall_seconds_this_run", secs},
                                {"ranks", comm->world()}, {"options", o.to_json()}, {"command", cli::command_line(argc, argv)}};
         save_model(out_path, *model, {{"janusdna_training", info.dump()}, {"janusdna_train_seq_len", std::to_string(o.seq_len)}});
-        fmt::print(stderr, "janusdna pretrain: {} steps, {} tokens; train loss {:.4f} nats; validation {:.4f} bits/base; "
-                           "test {:.4f} bits/base; wrote {}\n", trainer.step(), trainer.tokens(), last_loss, last_valid,
-                   test_bits, out_path);
+        auto bits_text = [](const char* what, double x) {
+            return std::isnan(x) ? fmt::format("no {} regions", what) : fmt::format("{} {:.4f} bits/base", what, x);
+        };
+        fmt::print(stderr, "janusdna pretrain: {}, {}; train loss {:.4f} nats; {}; {}; wrote {}\n",
+                   cli::plural(trainer.step(), "step"), cli::plural(trainer.tokens(), "token"), last_loss, bits_text("validation", last_valid),
+                   bits_text("test", test_bits), out_path);
         return 0;
     });
 }

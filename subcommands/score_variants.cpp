@@ -263,11 +263,10 @@ int main_score_variants(int argc, char** argv) {
             std::string miss;
             for (size_t r = 0; r < sum.missing.size(); ++r)
                 if (sum.missing[r]) miss += fmt::format("{}{} {}", miss.empty() ? "" : ", ", sum.missing[r], missing_name(static_cast<Missing>(r)));
-            std::fprintf(stderr, "janusdna score-variants: %lld records, %lld ALT alleles: %lld scored (%lld JANUS_LLR, %lld JANUS_PLL), "
-                         "%lld not scored%s%s%s; %lld forward passes (window %lld, batch %lld%s)\n",
-                         (long long)sum.records, (long long)sum.alleles, (long long)sum.scored, (long long)sum.llr, (long long)sum.pll,
-                         (long long)(sum.alleles - sum.scored), miss.empty() ? "" : " (", miss.c_str(), miss.empty() ? "" : ")",
-                         (long long)runner.passes(), (long long)window, (long long)batch, rc ? ", both strands" : "");
+            fmt::print(stderr, "janusdna score-variants: {}, {}: {} scored ({} JANUS_LLR, {} JANUS_PLL), {} not scored{}; {} "
+                               "(window {}, batch {}{})\n", cli::plural(sum.records, "record"), cli::plural(sum.alleles, "ALT allele"),
+                       sum.scored, sum.llr, sum.pll, sum.alleles - sum.scored, miss.empty() ? "" : " (" + miss + ")",
+                       cli::plural(runner.passes(), "forward pass", "forward passes"), window, batch, rc ? ", both strands" : "");
         }
         return 0;
     });

@@ -163,8 +163,8 @@ int main_track(int argc, char** argv) {
             progress.finish();
             out.commit();
             if (common.verbosity > 0)
-                std::fprintf(stderr, "janusdna track: %lld bases scored, %lld SNVs written; %lld forward passes (window %lld, batch %lld)\n",
-                             (long long)bases, (long long)values, (long long)runner.passes(), (long long)window, (long long)batch);
+                fmt::print(stderr, "janusdna track: {} scored, {} written; {} (window {}, batch {})\n", cli::plural(bases, "base"),
+                           cli::plural(values, "SNV"), cli::plural(runner.passes(), "forward pass", "forward passes"), window, batch);
             return 0;
         }
 
@@ -204,9 +204,9 @@ int main_track(int argc, char** argv) {
         progress.finish();
         for (auto& w : writers) w->commit();
         if (common.verbosity > 0)
-            std::fprintf(stderr, "janusdna track: %lld bases scored in %zu region%s, %zu track%s; %lld forward passes (window %lld, batch %lld)\n",
-                         (long long)bases, merged.size(), merged.size() == 1 ? "" : "s", which.size(), which.size() == 1 ? "" : "s",
-                         (long long)runner.passes(), (long long)window, (long long)batch);
+            fmt::print(stderr, "janusdna track: {} scored in {}, {}; {} (window {}, batch {})\n", cli::plural(bases, "base"),
+                       cli::plural(static_cast<int64_t>(merged.size()), "region"), cli::plural(static_cast<int64_t>(which.size()), "track"),
+                       cli::plural(runner.passes(), "forward pass", "forward passes"), window, batch);
         return 0;
     });
 }

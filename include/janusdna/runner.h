@@ -3,6 +3,7 @@
 // batch x window.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 #include <torch/types.h>
 
@@ -36,5 +37,13 @@ private:
     int64_t batch_;
     int64_t passes_ = 0;
 };
+
+// One long sequence of token ids (a FASTA record) in bounded memory: window == 0 or ids.size() <= window is one
+// pass; otherwise the windows of the contig grid plan_grid(0, L, L, window, max(1, window / 2)), each base taken
+// from the window where it is most central (as track does for a reference), `batch` windows per pass. Calls
+// fn(result, win_beg, own_beg, own_end) for each window in sequence order: rows own_beg - win_beg .. own_end -
+// win_beg of result are the outputs of bases own_beg .. own_end - 1.
+void run_tiled(Runner& runner, const std::vector<int64_t>& ids, int64_t window, const RunOptions& opt,
+               const std::function<void(const WindowResult&, int64_t win_beg, int64_t own_beg, int64_t own_end)>& fn);
 
 } // namespace janusdna

@@ -1,6 +1,7 @@
 #include "janusdna/runner.h"
 #include "janusdna/error.h"
 #include "janusdna/heads.h"
+#include "janusdna/window_plan.h"
 
 #include <fmt/format.h>
 #include <map>
@@ -40,6 +41,25 @@ std::vector<WindowResult> Runner::run(const std::vector<std::vector<int64_t>>& w
         }
     }
     return out;
+}
+
+void run_tiled(Runner& runner, const std::vector<int64_t>& ids, int64_t window, const RunOptions& opt,
+               const std::function<void(const WindowResult&, int64_t, int64_t, int64_t)>& fn) {
+    const int64_t L = static_cast<int64_t>(ids.size());
+    if (window == 0 || L <= window) {
+        std::vector<WindowResult> res = runner.run({ids}, opt);
+        fn(res[0], 0, 0, L);
+        return;
+    }
+    const std::vector<Window> plan = plan_grid(0, L, L, window, std::max<int64_t>(1, window / 2));
+    const size_t group = static_cast<size_t>(runner.batch());
+    for (size_t first = 0; first < plan.size(); first += group) {
+        const size_t n = std::min(group, plan.size() - first);
+        std::vector<std::vector<int64_t>> batch(n);
+        for (size_t j = 0; j < n; ++j) batch[j].assign(ids.begin() + plan[first + j].beg, ids.begin() + plan[first + j].end);
+        std::vector<WindowResult> res = runner.run(batch, opt);
+        for (size_t j = 0; j < n; ++j) fn(res[j], plan[first + j].beg, plan[first + j].own_beg, plan[first + j].own_end);
+    }
 }
 
 } // namespace janusdna

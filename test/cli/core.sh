@@ -23,6 +23,19 @@ run predict_stdin 0 "$BIN" predict - < "$DATA/tiny-midattn.fa"; cmp -s predict.o
 gzip -c "$DATA/tiny-midattn.fa" > in.fa.gz
 run predict_gz 0 "$BIN" predict -@ 1 -o gz.tsv in.fa.gz; close predict.tsv gz.tsv
 run predict_st 0 "$BIN" predict -o out.safetensors "$DATA/tiny-midattn.fa"; [ -s out.safetensors ] && ok || bad "no safetensors"
+# Long records are tiled on the grid track uses: away from the record's end, a base's probabilities equal track's
+# over the same bases of the reference (the record is the contig's first 3,000 bases, so the grids coincide);
+# --window 0 is one pass, which for records shorter than the window is what the default gives too.
+(echo ">long"; sed -n 2,51p "$DATA/variants/ref.fa") > long.fa
+run tiled 0 "$BIN" predict --window 256 -o tiled.tsv long.fa
+run tiled_track 0 "$BIN" track --window 256 -t pA,pC,pG,pT -O bedgraph -o tt --no-version -r 20:1-2500 "$DATA/variants/ref.fa"
+paste tt.pA.bedgraph tt.pC.bedgraph tt.pG.bedgraph tt.pT.bedgraph | awk -F'\t' '{ printf "%d\t%.6f\t%.6f\t%.6f\t%.6f\n", $3, $4, $8, $12, $16 }' > tt.txt
+awk -F'\t' 'NR > 1 && $2 <= 2500 && $3 ~ /[ACGT]/ { print $2"\t"$4"\t"$5"\t"$6"\t"$7 }' tiled.tsv > tp.txt
+[ "$(wc -l < tp.txt)" -gt 2000 ] && same_numbers tt.txt tp.txt 2e-6 && ok || bad "tiled predict differs from track"
+run onepass 0 "$BIN" predict --window 0 -o onepass.tsv long.fa
+! cmp -s onepass.tsv tiled.tsv && [ "$(wc -l < onepass.tsv)" = "$(wc -l < tiled.tsv)" ] && ok || bad "--window 0 is not one pass"
+run short0 0 "$BIN" predict --window 0 "$DATA/tiny-midattn.fa"; cmp -s short0.out predict.out && ok || bad "--window 0 on short records"
+run predwin5 1 "$BIN" predict --window 5 "$DATA/tiny-midattn.fa"; one_error predwin5 "at least 16"
 # Probabilities of each row sum to 1.
 awk -F'\t' 'NR>1 { s=$4+$5+$6+$7; if (s<0.9999 || s>1.0001) bad=1 } END { exit bad }' predict.out && ok || bad "rows do not sum to 1"
 

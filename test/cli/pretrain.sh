@@ -85,6 +85,11 @@ grep -q "^hidden_size.32$" p.info && grep -q "^layers.8$" p.info && grep -q "^ex
 # --- bad input fails at once, with one clear line -----------------------------------------------------------
 run long 1 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --seq-len 100000 -o x.safetensors $G
 one_error long "seq-len 100000"
+run short 1 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --seq-len 5 -o x.safetensors $G
+one_error short "at least 16"
+# Without validation or test regions the summary says so, instead of printing nan.
+run novalid 0 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 1 -@ 1 -o nv.safetensors $G
+grep -q "no validation regions; no test regions" novalid.err && ! grep -qi nan novalid.err && ok || bad "summary without validation: $(cat novalid.err)"
 printf "chr20\t0\t1000\ttrain\n" > missing.bed
 run badbed 1 "$BIN" pretrain --config "$DATA/train/tiny.config.json" -R missing.bed -o x.safetensors $G
 one_error badbed "missing.bed:1"

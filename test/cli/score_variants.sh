@@ -149,6 +149,9 @@ run win5 1 "$BIN" score-variants -f "$REF" --window 5 "$V/clinvar.vcf";     one_
 run winneg 1 "$BIN" score-variants -f "$REF" --window -2 "$V/clinvar.vcf";  one_error winneg "must be a length"
 run win0 1 "$BIN" score-variants -f "$REF" --window 0 "$V/clinvar.vcf";     one_error win0 "--window 0"
 run thr 1 SV -@ -1 "$V/clinvar.vcf";           one_error thr "threads"
+# Counts agree with their nouns.
+(bcftools view -h "$V/clinvar.vcf"; bcftools view -H "$V/clinvar.vcf" | head -1) > one.vcf
+run one 0 SV one.vcf; grep -q "score-variants: 1 record, 1 ALT allele: 1 scored" one.err && ok || bad "plurals: $(cat one.err)"
 # -v 2 says which model was loaded.
 run v2 0 SV -v 2 "$V/clinvar.vcf"; grep -q "score-variants: model .*md5 " v2.err && ok || bad "-v 2 prints no model line"
 # --rc and --no-pll run and change what they should.
