@@ -18,6 +18,7 @@
 #include <htslib/hts.h>
 #include <map>
 #include <memory>
+#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -121,7 +122,7 @@ int main_score_variants(int argc, char** argv) {
             if (isatty(STDIN_FILENO)) throw Error("no input VCF given (name a file, or - for standard input)");
             in_path = "-";
         }
-        VcfReader in(in_path);
+        VcfReader in(in_path, warn);
         bcf_hdr_t* hdr = in.header();
         const std::string fasta = find_reference(reference, in_path, hdr);
         Reference ref = Reference::open(fasta, warn);
@@ -212,6 +213,17 @@ int main_score_variants(int argc, char** argv) {
             for (bcf1_t* r : recs) bcf_destroy(r);
             recs.clear(); vin.clear();
         };
+        int prev_rid = -1;
+        int64_t prev_pos = -1;
+        std::set<int> done_rids;
+        auto unsorted = [&](bcf1_t* rec, const char* what) {
+            const std::string name = bcf_hdr_id2name(hdr, rec->rid);
+            const int64_t pos = rec->pos + 1;
+            bcf_destroy(rec);
+            throw Error(fmt::format("{}: record {} ({}:{}) is not sorted by {}{}; -W needs sorted input (bcftools sort)",
+                                    in.display_name(), read, name, pos, what,
+                                    std::string(what) == "position" ? fmt::format(" (after {}:{})", name, prev_pos + 1) : ""));
+        };
         try {
             while (true) {
                 bcf1_t* rec = bcf_init();
@@ -226,6 +238,15 @@ int main_score_variants(int argc, char** argv) {
                                             "after the header was written (after the first chunk of {} records); BCF output needs every contig "
                                             "declared: add ##contig=<ID={}> (bcftools reheader) or write VCF", in_path,
                                             read, name, chunk, name));
+                }
+                // -W needs sorted records: say so at the first one out of order, not after all the scoring.
+                if (write_index) {
+                    if (rec->rid == prev_rid && rec->pos < prev_pos) unsorted(rec, "position");
+                    if (rec->rid != prev_rid) {
+                        if (!done_rids.insert(rec->rid).second) unsorted(rec, "contig");
+                        prev_rid = rec->rid;
+                    }
+                    prev_pos = rec->pos;
                 }
                 VariantInput v;
                 v.contig = contigs.to_reference(bcf_hdr_id2name(hdr, rec->rid), ref);

@@ -6,14 +6,13 @@
 #include <unordered_map>
 #include <vector>
 
+#include "janusdna/error.h"
+
 // htslib's opaque types, so that users of this header need not include htslib.
 struct BGZF;
 struct faidx_t;
 
 namespace janusdna {
-
-// Receives one-line warnings ("building index ref.fa.fai"); the subcommand decides whether to print them.
-using WarnFn = std::function<void(const std::string&)>;
 
 // One FASTA record as read from the file.
 struct FastaRecord {

@@ -8,6 +8,8 @@
 
 #include <htslib/vcf.h>
 
+#include "janusdna/error.h"
+
 struct BGZF;
 
 namespace janusdna {
@@ -21,15 +23,18 @@ VcfOutType vcf_out_type(const std::string& opt, const std::string& path);
 // Reads records of a VCF (plain or bgzipped) or BCF file; "-" = stdin.
 class VcfReader {
 public:
-    // Throws Error naming the file when it cannot be opened (strerror), is empty, or has no valid VCF header.
-    explicit VcfReader(const std::string& path);
+    // Throws Error naming the file when it cannot be opened (strerror), is empty, has no valid VCF header, or is
+    // bgzipped without its end-of-file block (cut short, as bcftools reports it). warn hears about tags the header
+    // does not declare (accepted, as bcftools accepts them), once per file.
+    explicit VcfReader(const std::string& path, WarnFn warn = {});
     ~VcfReader();
     VcfReader(const VcfReader&) = delete;
     VcfReader& operator=(const VcfReader&) = delete;
 
     bcf_hdr_t* header() { return hdr_; }
     // Reads the next record into rec (unpacked up to the alleles); false at the end of the file.
-    // Throws Error "FILE:LINE: malformed VCF record: TEXT" (text VCF) or "FILE: record N: ..." (BCF).
+    // Throws Error "FILE:LINE: malformed VCF record: TEXT" (text VCF) or "FILE: record N: ..." (BCF), and
+    // "FILE: truncated or corrupt compressed file" when a bgzip block is cut off or damaged.
     bool next(bcf1_t* rec);
     const std::string& display_name() const { return display_; }
 
@@ -38,6 +43,8 @@ private:
     htsFile* fp_ = nullptr;
     bcf_hdr_t* hdr_ = nullptr;
     int64_t records_ = 0;
+    WarnFn warn_;
+    bool warned_undeclared_ = false;
 };
 
 // Output of annotated VCF records or of score-table rows.

@@ -41,7 +41,7 @@ VcfOutType vcf_out_type(const std::string& opt, const std::string& path) {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
-VcfReader::VcfReader(const std::string& path) : display_(path == "-" ? "stdin" : path) {
+VcfReader::VcfReader(const std::string& path, WarnFn warn) : display_(path == "-" ? "stdin" : path), warn_(std::move(warn)) {
     if (path != "-") {
         struct stat st;
         if (stat(path.c_str(), &st) != 0) throw Error(fmt::format("{}: {}", path, errno_text(errno)));
@@ -56,9 +56,16 @@ VcfReader::VcfReader(const std::string& path) : display_(path == "-" ? "stdin" :
         hts_close(fp_); fp_ = nullptr;
         throw Error(fmt::format("{}: not a VCF or BCF file (found {})", display_, hts_format_description(f)));
     }
+    // A bgzip file without its end-of-file block was cut short (bcftools says so too); a pipe cannot be checked.
+    if (fp_->format.compression == bgzf && fp_->fp.bgzf && bgzf_check_EOF(fp_->fp.bgzf) == 0) {
+        hts_close(fp_); fp_ = nullptr;
+        throw Error(fmt::format("{}: truncated file: the bgzip end-of-file block is missing (cut short, or still being written)", display_));
+    }
     hdr_ = bcf_hdr_read(fp_);
     if (!hdr_) {
+        const bool damaged = fp_->format.compression == bgzf && fp_->fp.bgzf && fp_->fp.bgzf->errcode;
         hts_close(fp_); fp_ = nullptr;
+        if (damaged) throw Error(fmt::format("{}: truncated or corrupt compressed file (a bgzip block of the header is cut off or damaged)", display_));
         throw Error(fmt::format("{}: malformed VCF header (or truncated file)", display_));
     }
 }
@@ -80,13 +87,18 @@ bool VcfReader::next(bcf1_t* rec) {
         for (char& c : s) if (c == '\t' || c == '\0') c = ' ';  // vcf_parse cuts the line at the tabs
         return ": " + s + (fp_->line.l > 80 ? "..." : "");
     };
-    if (ret == -1 && rec->errcode == 0) {
-        if (fp_->format.compression == bgzf && fp_->fp.bgzf && fp_->fp.bgzf->errcode)
-            throw Error(fmt::format("{}: truncated or corrupt compressed file", display_));
-        return false;
+    if (ret < 0 && fp_->format.compression == bgzf && fp_->fp.bgzf && fp_->fp.bgzf->errcode)
+        throw Error(fmt::format("{}: truncated or corrupt compressed file (a bgzip block is cut off or damaged, after "
+                                "{} records)", display_, records_));
+    if (ret == -1 && rec->errcode == 0) return false;
+    // A contig or an INFO/FILTER/FORMAT tag the header does not declare: htslib has added it to the header; accept
+    // the record as bcftools does.
+    if (ret == 0 && (rec->errcode & BCF_ERR_TAG_UNDEF) && warn_ && !warned_undeclared_) {
+        warn_(fmt::format("{}: INFO/FILTER/FORMAT tags not declared in the header (first at this record); accepted "
+                          "as bcftools accepts them, with header lines added for them", where()));
+        warned_undeclared_ = true;
     }
-    // A contig the header does not declare: htslib has added it to the header; accept the record as bcftools does.
-    if (ret == 0 && rec->errcode == BCF_ERR_CTG_UNDEF) rec->errcode = 0;
+    if (ret == 0) rec->errcode &= ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);
     if (ret < 0 || rec->errcode) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));
     ++records_;
     if (bcf_unpack(rec, BCF_UN_STR) < 0) throw Error(fmt::format("{}: malformed VCF record{}", where(), line_text()));

@@ -66,7 +66,7 @@ awk -v b="$bits" 'BEGIN { exit !(b < 1.95) }' && ok || bad "validation $bits bit
 # Window starts are counted as training bases: an interval of L bases gives L - seq_len + 1.
 Q=(--config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 1 --checkpoint-every 0 --valid-every 0 -@ 1)
 run testreg 0 "$BIN" pretrain "${Q[@]}" --valid-regions 20:35,001-40,000 --test-regions 20:30,001-35,000 -o t.safetensors $G
-grep -q "29937 train bases in 1 intervals; 32 validation and 32 test windows" testreg.err \
+grep -q "29937 train bases in 1 interval; 32 validation and 32 test windows" testreg.err \
   && grep -Eq "test [0-9.]+ bits/base" testreg.err && ok || bad "--test-regions not held out: $(tail -2 testreg.err)"
 # -R with a 4th column: train, valid and test rows; only the train rows are trained on.
 printf '20\t0\t20000\ttrain\n20\t20000\t25000\tvalid\n20\t25000\t30000\ttest\n20\t30000\t40000\ttrain\n' > split.bed

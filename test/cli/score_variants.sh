@@ -167,10 +167,23 @@ run empty 1 SV -o e.vcf empty.vcf;               one_error empty "empty.vcf"; no
 run malformed 1 SV -o m.vcf bad.vcf;             one_error malformed "bad.vcf:$(($(bcftools view -h "$V/clinvar.vcf" | wc -l) + 4))"; no_file m.vcf
 (bcftools view -h "$V/clinvar.vcf"; printf '20\t100\t.\n') > short.vcf
 run short 1 SV -o s.vcf short.vcf;               one_error short "short.vcf:$(($(bcftools view -h "$V/clinvar.vcf" | wc -l) + 1)): malformed"; no_file s.vcf
-(bcftools view -h "$V/clinvar.vcf"; printf '20\t100\t.\tA\tG\t.\t.\tDP=abc\n') > badinfo.vcf
-run badinfo 1 SV badinfo.vcf;                    one_error badinfo "badinfo.vcf:$(($(bcftools view -h "$V/clinvar.vcf" | wc -l) + 1)): malformed VCF record: 20 100 . A G"
+(bcftools view -h "$V/clinvar.vcf"; printf '20\t100\t.\tA\tG\t.\t.\tPOS_HG38=abc\n') > badinfo.vcf
+# An unparsable value of a declared INFO tag becomes missing, as bcftools makes it (same htslib parser).
+run badinfo 0 SV --no-version -o badinfo.out.vcf badinfo.vcf; [ "$(bcftools view -H badinfo.out.vcf | cut -f8 | cut -d';' -f1)" = "$(bcftools view -H badinfo.vcf | cut -f8)" ] && ok || bad "badinfo: not as bcftools reads it"
 head -c 2000 "$V/indels.vcf.gz" > trunc.vcf.gz
 run trunc 1 SV -o tr.vcf trunc.vcf.gz;           one_error trunc "trunc.vcf.gz"; no_file tr.vcf
+# A bgzip file cut at a block boundary (its end-of-file block missing) is refused, as bcftools refuses it; one cut
+# inside a block names the file and the problem.
+bgzip -c "$V/clinvar.vcf" > whole.vcf.gz; head -c $(($(stat -c %s whole.vcf.gz) - 28)) whole.vcf.gz > noeof.vcf.gz
+run noeof 1 SV -o ne.vcf noeof.vcf.gz;           one_error noeof "noeof.vcf.gz: truncated file: the bgzip end-of-file block is missing"; no_file ne.vcf
+bgzip -c small.vcf.gz -d | bgzip -c > s.vcf.gz; head -c $(($(stat -c %s s.vcf.gz) / 2)) s.vcf.gz > halfblock.vcf.gz; tail -c 28 s.vcf.gz >> halfblock.vcf.gz
+run halfblock 1 SV -o hb.vcf halfblock.vcf.gz;   one_error halfblock "halfblock.vcf.gz: truncated or corrupt compressed file"; no_file hb.vcf
+# -W with unsorted input stops at the first record out of order.
+run unsortedW 1 SV -W -Oz -o uw.vcf.gz shuf.vcf; one_error unsortedW "shuf.vcf: record 21 (20:701) is not sorted by position (after 20:65279)"; no_file uw.vcf.gz
+# Undeclared INFO and FILTER tags are accepted with a warning, as bcftools accepts them (its annotate14/15 tests).
+(bcftools view -h "$V/clinvar.vcf" | grep -v '^##INFO'; bcftools view -H "$V/clinvar.vcf" | head -3 | awk -F'\t' -v OFS='\t' '{ $7 = "LowQual"; $8 = "NEWTAG=1;FLAGX" } 1') > undecl.vcf
+run undecl 0 SV -o undecl.out.vcf undecl.vcf
+grep -q "not declared in the header" undecl.err && [ "$(bcftools view -H undecl.out.vcf | grep -c 'NEWTAG=1;FLAGX;JANUS_LLR=')" = 3 ] && ok || bad "undeclared tags: $(head -2 undecl.err)"
 run notvcf 1 SV "$REF";                          one_error notvcf "not a VCF"
 run nofile 1 SV no-such.vcf;                     one_error nofile "no-such.vcf"
 run noref 1 "$BIN" score-variants -f no-such.fa "$V/clinvar.vcf"; one_error noref "no-such.fa"
