@@ -1,5 +1,7 @@
 #include "dataset_args.h"
 
+#include <filesystem>
+
 #include "janusdna/error.h"
 
 #include <fmt/format.h>
@@ -17,6 +19,31 @@ DatasetArgs DatasetArgs::from_json(const nlohmann::json& j) {
     a.data = j.at("data"); a.valid = j.at("valid"); a.test = j.at("test"); a.reference = j.at("reference");
     a.seq_column = j.at("seq_column"); a.label_column = j.at("label_column"); a.valid_fraction = j.at("valid_fraction");
     a.folds = j.at("folds"); a.fold = j.at("fold"); a.split_seed = j.at("split_seed");
+    return a;
+}
+
+namespace {
+std::filesystem::path model_dir(const std::string& model_path) {
+    return std::filesystem::absolute(std::filesystem::path(model_path)).parent_path();
+}
+} // namespace
+
+nlohmann::json DatasetArgs::to_json_for_model(const std::string& model_path) const {
+    const std::filesystem::path dir = model_dir(model_path);
+    DatasetArgs r = *this;
+    for (std::string* p : {&r.data, &r.valid, &r.test, &r.reference})
+        if (!p->empty() && *p != "-") *p = std::filesystem::absolute(*p).lexically_normal().lexically_relative(dir).string();
+    nlohmann::json j = r.to_json();
+    j["paths"] = "relative to the model";
+    return j;
+}
+
+DatasetArgs DatasetArgs::from_json_for_model(const nlohmann::json& j, const std::string& model_path) {
+    DatasetArgs a = from_json(j);
+    if (j.value("paths", "") != "relative to the model") return a;  // older files: as typed at fine-tuning
+    const std::filesystem::path dir = model_dir(model_path);
+    for (std::string* p : {&a.data, &a.valid, &a.test, &a.reference})
+        if (!p->empty() && *p != "-" && std::filesystem::path(*p).is_relative()) *p = (dir / *p).lexically_normal().string();
     return a;
 }
 

@@ -18,6 +18,11 @@ struct DatasetArgs {
     uint64_t split_seed = 1;
     nlohmann::json to_json() const;
     static DatasetArgs from_json(const nlohmann::json& j);
+    // As recorded in a fine-tuned model: file paths relative to the model file's directory, so that the model and
+    // its dataset can move together ("paths": "relative to the model").
+    nlohmann::json to_json_for_model(const std::string& model_path) const;
+    // Reads either form; paths recorded relative to the model are resolved against model_path's directory.
+    static DatasetArgs from_json_for_model(const nlohmann::json& j, const std::string& model_path);
 };
 
 // Adds DATA (positional, optional when `data_optional`) and the dataset options to app.

@@ -162,7 +162,7 @@ int run_classification(const std::vector<std::string>& models, cli::DatasetArgs 
         LoadedModel m = load_model(models[i]);
         LoadedClassifier lc = classifier_of(m);
         // The split the model was trained on, unless the command line says otherwise.
-        cli::DatasetArgs a = lc.info.protocol.contains("dataset") ? cli::DatasetArgs::from_json(lc.info.protocol.at("dataset")) : cli_data;
+        cli::DatasetArgs a = lc.info.protocol.contains("dataset") ? cli::DatasetArgs::from_json_for_model(lc.info.protocol.at("dataset"), models[i]) : cli_data;
         auto given = [&](const char* opt) { return app.count(opt) > 0; };
         if (given("data")) a.data = cli_data.data;
         if (given("--valid")) a.valid = cli_data.valid;

@@ -28,6 +28,7 @@ int main_finetune(int argc, char** argv) {
     cli::DatasetArgs data;
     FinetuneOptions o;
     std::string model_opt, out_path, ckpt_path, resume, log_path;
+    bool keep_checkpoint = false;
     int64_t checkpoint_every = 0, max_length = 0;
     uint64_t seed = 1;
     cli::CommonOptions common;
@@ -56,6 +57,7 @@ int main_finetune(int argc, char** argv) {
     app.add_option("--checkpoint", ckpt_path, "checkpoint file [OUTPUT.ckpt]")->group("Checkpoints");
     app.add_option("--checkpoint-every", checkpoint_every, "also checkpoint every N steps within an epoch (0 = at epoch ends)")->group("Checkpoints");
     app.add_option("--resume", resume, "continue from this checkpoint (same options)")->group("Checkpoints");
+    app.add_flag("--keep-checkpoint", keep_checkpoint, "keep the checkpoint after a successful run (it is removed otherwise)")->group("Checkpoints");
     cli::add_common_options(app, common);
     app.footer("\nExamples:\n"
                "  janusdna finetune -o tata.safetensors --rc gue/prom/prom_300_tata\n"
@@ -134,12 +136,13 @@ int main_finetune(int argc, char** argv) {
         info.length = o.length;
         info.rc = o.rc;
         info.pooling = o.pooling;
-        info.protocol = {{"dataset", data.to_json()}, {"options", o.to_json()}, {"backbone", model_path},
+        info.protocol = {{"dataset", data.to_json_for_model(out_path)}, {"options", o.to_json()}, {"backbone", model_path},
                          {"backbone_md5", file_md5(model_path)}, {"train_examples", d.train.size()},
                          {"valid_examples", d.valid.size()}, {"best_epoch", ft.best_epoch()},
                          {"best_valid_" + o.metric, ft.best_metric()}, {"history", ft.history()},
                          {"command", cli::command_line(argc, argv)}};
         save_classifier(out_path, *clf, info);
+        if (!keep_checkpoint) std::remove(ckpt_path.c_str());  // the model is complete; the checkpoint is only for resuming
         if (common.verbosity > 0)
             fmt::print(stderr, "janusdna finetune: {}, {}; best validation {} {:.4f} at epoch {}; wrote {}\n",
                        cli::plural(ft.epoch(), "epoch"), cli::plural(ft.step(), "step"), o.metric, ft.best_metric(), ft.best_epoch(), out_path);

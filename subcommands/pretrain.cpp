@@ -69,6 +69,7 @@ int main_pretrain(int argc, char** argv) {
     CLI::App app{"Pretrain JanusDNA on a genome with the Janus objective (every base predicted from both sides). "
                  "Checkpoints are atomic and --resume continues bit-identically; set RANK, WORLD_SIZE, MASTER_ADDR "
                  "and MASTER_PORT (as torchrun does) for data-parallel training.", "pretrain"};
+    bool keep_checkpoint = false;
     std::string genome, out_path, preset, config_path, init_model, regions_bed, resume, ckpt_path, log_path;
     std::vector<std::string> valid_specs, test_specs;
     TrainOptions o;
@@ -100,6 +101,7 @@ int main_pretrain(int argc, char** argv) {
     app.add_option("--checkpoint-every", o.checkpoint_every, "checkpoint every N steps (0 = only at the end)")->group("Validation and checkpoints");
     app.add_option("--checkpoint", ckpt_path, "checkpoint file [OUTPUT.ckpt]")->group("Validation and checkpoints");
     app.add_option("--resume", resume, "continue from this checkpoint")->group("Validation and checkpoints");
+    app.add_flag("--keep-checkpoint", keep_checkpoint, "keep the checkpoint after a successful run (it is removed otherwise)")->group("Validation and checkpoints");
     app.add_option("--log", log_path, "training log, TSV [OUTPUT.log.tsv]")->group("Output");
     cli::add_common_options(app, common);
     app.footer("\nExamples:\n"
@@ -234,6 +236,7 @@ int main_pretrain(int argc, char** argv) {
                                {"test_bits_per_base", bits_json(test_bits)}, {"wall_seconds_this_run", secs},
                                {"ranks", comm->world()}, {"options", o.to_json()}, {"command", cli::command_line(argc, argv)}};
         save_model(out_path, *model, {{"janusdna_training", info.dump()}, {"janusdna_train_seq_len", std::to_string(o.seq_len)}});
+        if (!keep_checkpoint) std::remove(ckpt_path.c_str());  // the model is complete; the checkpoint is only for resuming
         auto bits_text = [](const char* what, double x) {
             return std::isnan(x) ? fmt::format("no {} regions", what) : fmt::format("{} {:.4f} bits/base", what, x);
         };

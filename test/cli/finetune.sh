@@ -8,7 +8,7 @@ F=(--max-length 128 --batch 8 -@ 1)
 
 # --- finetune, then evaluate against the baselines on the same split -------------------------------------------
 # The reference's pooling reproduces the goldens made before the poolings were named.
-run ft 0 "$BIN" finetune "${F[@]}" --epochs 2 --rc --pooling reference -o A.safetensors $TATA
+run ft 0 "$BIN" finetune "${F[@]}" --keep-checkpoint --epochs 2 --rc --pooling reference -o A.safetensors $TATA
 [ -s A.safetensors ] && [ -s A.safetensors.ckpt ] && ok || bad "finetune outputs missing"
 [ "$(tail -n +2 A.safetensors.log.tsv | wc -l)" = 2 ] && ok || bad "log should have 2 epochs"
 grep -q "classes 0,1; train 48, validation 16, test 24; length 128; full fine-tuning, reference pooling, w/ rc" ft.err && ok || bad "finetune summary: $(cat ft.err)"
@@ -33,8 +33,16 @@ grep -q "<svg" A.confusion.svg && ok || bad "confusion plot"
 python3 -c "import json,sys; j=json.load(open('A.eval.json')); c=j['runs'][0]['janusdna']['confusion']; sys.exit(0 if sum(map(sum,c))==24 else 1)" \
   && ok || bad "JSON confusion matrix does not count the 24 test sequences"
 
+# A dataset named by a relative path is recorded relative to the model file: the model and its dataset can move
+# together, and evaluate finds it from any directory.
+mkdir -p proj/models && cp -r "$TATA" proj/tata
+(cd proj && "$BIN" finetune "${F[@]}" --freeze-backbone --epochs 1 -o models/R.safetensors tata > ../rel.out 2> ../rel.err) && ok || bad "finetune with a relative dataset: $(tail -1 rel.err)"
+mv proj moved
+run eval_moved 0 "$BIN" evaluate -@ 1 -m moved/models/R.safetensors --tsv moved.tsv
+grep -q "moved/tata" eval_moved.out && ok || bad "evaluate did not find the dataset next to the moved model: $(head -3 eval_moved.out)"
 # Two seeds: mean ± sd over runs; each run re-made from the split its model records.
 run ft2 0 "$BIN" finetune "${F[@]}" --epochs 2 --rc --pooling reference --seed 2 -o B.safetensors $TATA
+[ ! -e B.safetensors.ckpt ] && ok || bad "the checkpoint of a finished run was left without --keep-checkpoint"
 run eval2 0 "$BIN" evaluate -@ 1 -m A.safetensors -m B.safetensors --json AB.json
 grep -q "2 run(s)" eval2.out && grep -q " ± " eval2.out && ok || bad "two runs give no mean ± sd: $(cat eval2.out)"
 python3 -c "import json,sys; j=json.load(open('AB.json')); sys.exit(0 if j['summary']['janusdna (fine-tuned, reference pooling, w/ rc)']['accuracy']['n']==2 else 1)" \

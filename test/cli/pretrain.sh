@@ -5,7 +5,7 @@
 G=$DATA/train/chr20-40k.fa
 cp "$G" "$G.fai" .
 G=chr20-40k.fa
-T=(--config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 6 --checkpoint-every 2 --valid-every 3
+T=(--keep-checkpoint --config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 6 --checkpoint-every 2 --valid-every 3
    --valid-regions 20:35,001-40,000 --valid-windows 4 --lr 5e-3 -@ 1)
 
 # --- resume is bit-identical, even after SIGKILL in the middle of a checkpoint write ------------------------
@@ -90,6 +90,7 @@ one_error short "at least 16"
 # Without validation or test regions the summary says so, instead of printing nan.
 run novalid 0 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 1 -@ 1 -o nv.safetensors $G
 grep -q "no validation regions; no test regions" novalid.err && ! grep -qi nan novalid.err && ok || bad "summary without validation: $(cat novalid.err)"
+[ -s nv.safetensors ] && [ ! -e nv.safetensors.ckpt ] && ok || bad "the checkpoint of a finished run was left without --keep-checkpoint"
 printf "chr20\t0\t1000\ttrain\n" > missing.bed
 run badbed 1 "$BIN" pretrain --config "$DATA/train/tiny.config.json" -R missing.bed -o x.safetensors $G
 one_error badbed "missing.bed:1"
