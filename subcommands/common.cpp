@@ -71,6 +71,7 @@ int64_t resolve_window(int64_t window, const LoadedModel& m, bool one_pass, cons
 }
 
 void check_writable_dir(const std::string& path) {
+    if (path.empty() || path == "-") return;
     const auto slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
     struct stat st;

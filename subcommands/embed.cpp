@@ -94,6 +94,7 @@ int main_embed(int argc, char** argv) {
 
     return cli::guarded("embed", [&] {
         cli::apply_common_options(common);
+        cli::check_writable_dir(out_path);  // before any work, so that none is lost at the end
         WarnFn warn = cli::warner("embed", common);
         const bool records = !records_path.empty();
         if (records && (reference.given() || where.given()))

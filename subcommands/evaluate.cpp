@@ -631,6 +631,7 @@ int main_evaluate(int argc, char** argv) {
 
     return cli::guarded("evaluate", [&]() -> int {
         cli::apply_common_options(common);
+        for (const std::string& p : {out.table, out.json, out.tsv, out.plot}) cli::check_writable_dir(p);  // before any work
         if (batch < 1) throw Error("--batch must be at least 1");
         if (!va.vcf.empty() && lm) throw Error("--variants and --lm are different tasks; give one");
         if (!va.vcf.empty()) {

@@ -89,6 +89,7 @@ int main_predict(int argc, char** argv) {
 
     return cli::guarded("predict", [&] {
         cli::apply_common_options(common);
+        cli::check_writable_dir(out_path);  // before any work, so that none is lost at the end
         if (out_type.empty())
             out_type = out_path.size() > 12 && out_path.compare(out_path.size() - 12, 12, ".safetensors") == 0 ? "safetensors" : "tsv";
         if (out_type == "safetensors" && out_path == "-")

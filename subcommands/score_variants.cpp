@@ -114,6 +114,7 @@ int main_score_variants(int argc, char** argv) {
 
     return cli::guarded("score-variants", [&]() -> int {
         cli::apply_common_options(common);
+        cli::check_writable_dir(out_path);  // before any work, so that none is lost at the end
         auto warn = cli::warner("score-variants", common);
         if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
         if (chunk < 1) throw Error(fmt::format("--chunk must be at least 1, got {}", chunk));

@@ -90,6 +90,7 @@ int main_track(int argc, char** argv) {
 
     return cli::guarded("track", [&]() -> int {
         cli::apply_common_options(common);
+        cli::check_writable_dir(out_path);  // before any work, so that none is lost at the end
         auto warn = cli::warner("track", common);
         if (batch < 1) throw Error(fmt::format("--batch must be at least 1, got {}", batch));
         if (!where.given()) throw Error("no regions: give -r REGION or -R BED");

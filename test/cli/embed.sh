@@ -144,7 +144,7 @@ printf '>a\nACGT\n>a\nACGT\n' > dup.fa
 run duprec 1 $E --records dup.fa -O npy -o d;                      one_error duprec "appears twice"; no_file d.npy; no_file d.json
 printf '>a\nACGT\n>b\nAC*GT\n' > badchar.fa
 run badchar 1 $E --records badchar.fa -O npy -o bc;                one_error badchar "position 3"; no_file bc.npy
-run nodir 1 $E -r 20:1-100 -o /nonexistent-dir/x.tsv "$IO/ref.fa"; one_error nodir "/nonexistent-dir/x.tsv"
+run nodir 1 $E -r 20:1-100 -o /nonexistent-dir/x.tsv "$IO/ref.fa"; one_error nodir "/nonexistent-dir/x.tsv: output directory /nonexistent-dir does not exist"
 if [ -w /dev/full ]; then
   $E -r 20:1-100 "$IO/ref.fa" > /dev/full 2> full.err && bad "writing to a full disk succeeded" || ok
   one_error full "writ"
@@ -154,5 +154,6 @@ fi
 run pb_big 0 $E --window 64 --pool none -r 20:101-900 "$IO/ref.fa"
 run pb_parts 0 $E --window 64 --pool none -@ 1 --batch 1 -r 20:500-530 -r 20:890-950 -r 20:101-101 "$IO/ref.fa"
 awk -F'\t' 'NR == FNR { r[$2] = $0; next } ($2 in r) { n++; if (r[$2] != $0) bad = 1 } END { exit bad || n != 43 }' pb_big.out pb_parts.out && ok || bad "per-base rows depend on the region"
+
 
 finish cli-embed

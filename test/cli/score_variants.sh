@@ -213,4 +213,7 @@ one_error nocontig_bcf 'contig "chrX" is not declared in the header'; no_file no
 run nocontig_bcf1 0 SV -Ob -o nocontig1.bcf nocontig.vcf
 [ "$(bcftools view -H nocontig1.bcf | wc -l)" = "$(grep -vc '^#' nocontig.vcf)" ] && ok || bad "BCF with contigs added in the first chunk"
 
+# A missing output directory is found before any work, in the same words in every command.
+run nodir 1 SV -o /nonexistent-dir/x.vcf.gz "$V/clinvar.vcf"; one_error nodir "/nonexistent-dir/x.vcf.gz: output directory /nonexistent-dir does not exist"
+
 finish cli-score-variants

@@ -102,4 +102,7 @@ run noregion 1 "$BIN" track -o x.bedgraph.gz "$REF";          one_error noregion
 cmp -s numlist.out rr.out && ok || bad "-r A,B differs from -r A -r B"
 run badtrack 1 "$BIN" track -t foo -r s s.fa;                  one_error badtrack "unknown track"
 run badcontig 1 "$BIN" track -r chr20:1-100 -o y.bedgraph.gz "$REF"; one_error badcontig 'did you mean "20"'; no_file y.bedgraph.gz
+# A missing output directory is found before any work, in the same words in every command.
+run nodir 1 "$BIN" track -r 20:1001-1100 -o /nonexistent-dir/x.bedgraph.gz "$REF"; one_error nodir "/nonexistent-dir/x.bedgraph.gz: output directory /nonexistent-dir does not exist"; grep -q "forward pass" nodir.err && bad "nodir: work was done before the check" || ok
+
 finish cli-track
