@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include "janusdna/embed.h"
+#include "janusdna/strings.h"
 #include "janusdna/embed_writers.h"
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
@@ -16,9 +17,6 @@ using namespace janusdna;
 
 namespace {
 
-bool ends_with(const std::string& s, const std::string& suffix) {
-    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
-}
 
 // Regions of a BED file, checked against the reference and required to be sorted (contigs contiguous, starts
 // non-decreasing), as bedtools' -sorted mode expects.

@@ -26,23 +26,6 @@ using namespace janusdna;
 
 namespace {
 
-std::string llr_description(int64_t W, int64_t S, bool rc) {
-    return fmt::format("JanusDNA zero-shot SNV score: ln p(ALT) - ln p(REF) at the variant position, from one forward "
-                       "pass over the reference window of {} bp that holds it most centrally among windows starting every {} bp "
-                       "from the contig start (clipped at contig ends, never padded; the model never sees the base it "
-                       "predicts), so the score depends on the variant alone; strand: {}. Missing for indels, MNVs, "
-                       "symbolic alleles, REF mismatches and contigs absent from the reference", W, S,
-                       rc ? "mean of forward and reverse complement" : "forward");
-}
-std::string pll_description(int64_t W, bool rc) {
-    return fmt::format("JanusDNA pseudo-log-likelihood difference PLL(ALT haplotype) - PLL(REF window), PLL = sum over "
-                       "A/C/G/T positions of ln p(base | all other bases) in one pass; REF window = the {} bp window of "
-                       "JANUS_LLR's grid that holds the variant's first base, ALT haplotype = the same window with REF replaced by ALT (identical flanks); "
-                       "N positions excluded; strand: {}. Missing for symbolic alleles, alleles longer than --max-indel, "
-                       "REF mismatches and contigs absent from the reference", W,
-                       rc ? "mean of forward and reverse complement" : "forward");
-}
-
 // The reference: -f, else $JANUSDNA_REF, else the VCF header's ##reference= (a path or file:// URL, relative to
 // the VCF's directory).
 std::string find_reference(const cli::ReferenceOptions& o, const std::string& vcf, bcf_hdr_t* hdr) {
@@ -144,9 +127,9 @@ int main_score_variants(int argc, char** argv) {
             }
             if (bcf_hdr_append(hdr, line.c_str()) < 0) throw Error(fmt::format("cannot add INFO/{} to the header", id));
         };
-        add_info("JANUS_LLR", "##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"" +
-                 llr_description(window, scorer.grid_stride(), rc) + "\">");
-        add_info("JANUS_PLL", "##INFO=<ID=JANUS_PLL,Number=A,Type=Float,Description=\"" + pll_description(window, rc) + "\">");
+        const std::string strand = rc ? "mean of forward and reverse complement" : "forward";
+        add_info("JANUS_LLR", janus_llr_header(window, scorer.grid_stride(), strand));
+        add_info("JANUS_PLL", janus_pll_header(window, strand));
         add_info("JANUS_REF_MISMATCH", "##INFO=<ID=JANUS_REF_MISMATCH,Number=0,Type=Flag,Description=\"REF differs from "
                  "the reference FASTA at this position; the record is not scored\">");
         if (!no_version) {

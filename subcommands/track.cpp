@@ -123,10 +123,8 @@ int main_track(int argc, char** argv) {
             std::unique_ptr<bcf_hdr_t, void (*)(bcf_hdr_t*)> hdr_guard(hdr, bcf_hdr_destroy);
             for (const std::string& c : ref.contigs())
                 bcf_hdr_append(hdr, fmt::format("##contig=<ID={},length={}>", c, ref.length(c)).c_str());
-            bcf_hdr_append(hdr, fmt::format("##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"JanusDNA zero-shot SNV "
-                "score: ln p(ALT) - ln p(REF) at the position, from the {} bp reference window where it is most central "
-                "among windows starting every {} bp from the contig start (clipped at contig ends, never padded); "
-                "strand: {}\">", window, std::max<int64_t>(1, window / 2), rc ? "mean of both strands' probabilities" : "forward").c_str());
+            bcf_hdr_append(hdr, janus_llr_header(window, std::max<int64_t>(1, window / 2),
+                                                 rc ? "mean of both strands' probabilities" : "forward").c_str());
             if (!no_version) {
                 bcf_hdr_append(hdr, ("##janusdnaVersion=" JANUSDNA_VERSION "+htslib-" + std::string(hts_version())).c_str());
                 bcf_hdr_append(hdr, ("##janusdnaCommand=" + cli::command_line(argc, argv)).c_str());

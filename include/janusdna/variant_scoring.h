@@ -106,4 +106,9 @@ struct BaseResult {
 void scan_region(const Reference& ref, Runner& runner, const std::string& contig, int64_t beg, int64_t end,
                  int64_t window, bool rc, const std::function<void(const BaseResult&)>& fn);
 
+// The ##INFO header lines of the scores, the same for score-variants and track --all-snvs: window W, grid stride
+// S, and how the strands were combined (strand: "forward", "mean of forward and reverse complement", ...).
+std::string janus_llr_header(int64_t window, int64_t stride, const std::string& strand);
+std::string janus_pll_header(int64_t window, const std::string& strand);
+
 } // namespace janusdna

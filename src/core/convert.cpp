@@ -1,6 +1,7 @@
 // janusdna convert: the reference's checkpoints in (Lightning .ckpt, Hugging Face directories, bare state dicts),
 // janusdna model files out, and back out to the Hugging Face layout.
 #include "janusdna/convert.h"
+#include "janusdna/strings.h"
 #include "janusdna/atomic_file.h"
 #include "janusdna/classifier.h"
 #include "janusdna/error.h"
@@ -23,9 +24,6 @@ namespace {
 using json = nlohmann::json;
 
 bool starts_with(const std::string& s, const std::string& p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& p) {
-    return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
 bool is_dir(const std::string& p) {
     struct stat st;
     return stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);

@@ -230,4 +230,22 @@ void scan_region(const Reference& ref, Runner& runner, const std::string& contig
     }
 }
 
+std::string janus_llr_header(int64_t W, int64_t S, const std::string& strand) {
+    return fmt::format("##INFO=<ID=JANUS_LLR,Number=A,Type=Float,Description=\"JanusDNA zero-shot SNV score: ln p(ALT) - "
+                       "ln p(REF) at the variant position, from one forward pass over the reference window of {} bp that "
+                       "holds it most centrally among windows starting every {} bp from the contig start (clipped at contig "
+                       "ends, never padded; the model never sees the base it predicts), so the score depends on the variant "
+                       "alone; strand: {}. Missing for indels, MNVs, symbolic alleles, REF mismatches and contigs absent from "
+                       "the reference\">", W, S, strand);
+}
+
+std::string janus_pll_header(int64_t W, const std::string& strand) {
+    return fmt::format("##INFO=<ID=JANUS_PLL,Number=A,Type=Float,Description=\"JanusDNA pseudo-log-likelihood difference "
+                       "PLL(ALT haplotype) - PLL(REF window), PLL = sum over A/C/G/T positions of ln p(base | all other "
+                       "bases) in one pass; REF window = the {} bp window of JANUS_LLR's grid that holds the variant's first "
+                       "base, ALT haplotype = the same window with REF replaced by ALT (identical flanks); N positions "
+                       "excluded; strand: {}. Missing for symbolic alleles, alleles longer than --max-indel, REF mismatches "
+                       "and contigs absent from the reference\">", W, strand);
+}
+
 } // namespace janusdna

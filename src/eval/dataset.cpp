@@ -1,6 +1,7 @@
 // Labelled-sequence datasets: the file formats and directory layouts benchmarks are distributed in, the class
 // table, and the seeded, stratified validation split and k-fold partitions.
 #include "janusdna/dataset.h"
+#include "janusdna/strings.h"
 
 #include <sys/stat.h>
 
@@ -46,9 +47,6 @@ std::string_view trim(std::string_view s, std::string_view blanks = " \t") {
     return s.substr(first, last - first + 1);
 }
 
-bool ends_with(std::string_view s, std::string_view suffix) {
-    return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
 
 std::string join(const std::vector<std::string>& items, size_t max_items = 20) {
     std::string out;

@@ -1,5 +1,6 @@
 // bedGraph and bigWig track writers; see include/janusdna/bedgraph.h.
 #include "janusdna/bedgraph.h"
+#include "janusdna/strings.h"
 
 #include "janusdna/error.h"
 #include "janusdna/interrupt.h"
@@ -22,11 +23,6 @@ extern "C" {
 
 namespace janusdna {
 
-namespace {
-bool ends_with(const std::string& s, const std::string& suf) {
-    return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
-}
-} // namespace
 
 bool bigwig_supported() {
 #ifdef JANUSDNA_HAVE_BIGWIG

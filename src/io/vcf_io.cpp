@@ -1,5 +1,6 @@
 // VCF/BCF reading and writing through htslib; see include/janusdna/vcf_io.h.
 #include "janusdna/vcf_io.h"
+#include "janusdna/strings.h"
 
 #include "janusdna/error.h"
 #include "janusdna/interrupt.h"
@@ -20,10 +21,6 @@
 namespace janusdna {
 
 namespace {
-bool ends_with(const std::string& s, const char* suf) {
-    const size_t n = std::strlen(suf);
-    return s.size() >= n && s.compare(s.size() - n, n, suf) == 0;
-}
 std::string errno_text(int e) { return e ? std::strerror(e) : "unknown error"; }
 } // namespace
 

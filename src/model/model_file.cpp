@@ -1,6 +1,7 @@
 // Loading and saving model files (safetensors). The loader hands the model named, shape-checked tensors; it is
 // the only place that knows the reference's naming quirks (prefixes, tied duplicates, optional final_mlp).
 #include "janusdna/model_file.h"
+#include "janusdna/strings.h"
 #include "janusdna/atomic_file.h"
 #include "janusdna/error.h"
 #include "janusdna/safetensors.h"
@@ -18,9 +19,6 @@ namespace janusdna {
 namespace {
 
 bool starts_with(const std::string& s, const char* p) { return s.rfind(p, 0) == 0; }
-bool ends_with(const std::string& s, const std::string& p) {
-    return s.size() >= p.size() && s.compare(s.size() - p.size(), p.size(), p) == 0;
-}
 
 // File name -> module parameter name ("layers.0...", "lm_head.weight").
 std::string canonical_name(const std::string& n) {
@@ -39,9 +37,6 @@ std::string tied_source(const std::string& name) {
     return "";
 }
 
-std::string shape_str(const std::vector<int64_t>& s) {
-    return fmt::format("[{}]", fmt::join(s, ", "));
-}
 
 torch::Tensor to_float_tensor(const TensorView& v) {
     torch::Tensor t = torch::empty(v.shape, torch::kFloat);

@@ -1,6 +1,7 @@
 // Autograd glue for the causal depthwise conv + SiLU: checks, dtype/device dispatch, and the composite fallback.
 #include "causal_conv1d.h"
 #include "janusdna/error.h"
+#include "janusdna/strings.h"
 #include "janusdna/ops.h"
 #include "janusdna/parallel.h"
 
@@ -20,11 +21,6 @@ using torch::autograd::variable_list;
 
 constexpr int64_t kChannelBlock = 64; // channels per parallel work item
 
-std::string shape_str(at::IntArrayRef sizes) {
-    std::ostringstream os;
-    os << sizes;
-    return os.str();
-}
 
 void check(bool ok, const std::string& message) {
     if (!ok) throw Error("causal_conv1d_silu: " + message);

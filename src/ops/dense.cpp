@@ -1,6 +1,7 @@
 // The dense layers' inference fast paths (kernels/dense.h) and their torch fallbacks.
 #include "dense.h"
 #include "janusdna/error.h"
+#include "janusdna/strings.h"
 #include "janusdna/ops.h"
 #include "janusdna/parallel.h"
 
@@ -53,11 +54,6 @@ std::vector<int64_t> with_last(const Tensor& x, int64_t n) {
     return shape;
 }
 
-std::string shape_str(at::IntArrayRef sizes) {
-    std::ostringstream os;
-    os << sizes;
-    return os.str();
-}
 
 void check_weight(const Tensor& w, int64_t rows, int64_t cols, const char* what) {
     if (w.dim() != 2 || w.size(0) != rows || w.size(1) != cols)

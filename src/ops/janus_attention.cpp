@@ -1,6 +1,7 @@
 // Autograd glue for the masked (Janus / causal) attention: checks, dtype/device dispatch, the composite fallback.
 #include "janus_attention.h"
 #include "janusdna/error.h"
+#include "janusdna/strings.h"
 #include "janusdna/ops.h"
 #include "janusdna/parallel.h"
 
@@ -25,11 +26,6 @@ using torch::autograd::variable_list;
 // large enough to amortise the kernel's per-block key-tile packing.
 constexpr int64_t kRowChunk = 256;
 
-std::string shape_str(at::IntArrayRef sizes) {
-    std::ostringstream os;
-    os << sizes;
-    return os.str();
-}
 
 void check(bool ok, const std::string& message) {
     if (!ok) throw Error("janus_attention: " + message);

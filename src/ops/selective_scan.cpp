@@ -1,5 +1,6 @@
 // Autograd glue for the selective scan: checks, dtype/device dispatch, and the composite fallback.
 #include "janusdna/error.h"
+#include "janusdna/strings.h"
 #include "janusdna/ops.h"
 #include "janusdna/parallel.h"
 #include "selective_scan.h"
@@ -24,11 +25,6 @@ constexpr int64_t kChannelBlock = 16;
 // The AVX2 kernel shares each time chunk's B/C rows across all channel blocks of a call, so it gets wider items.
 constexpr int64_t kChannelBlockAvx2 = 64;
 
-std::string shape_str(at::IntArrayRef sizes) {
-    std::ostringstream os;
-    os << sizes;
-    return os.str();
-}
 
 void check(bool ok, const std::string& message) {
     if (!ok) throw Error("selective_scan: " + message);
