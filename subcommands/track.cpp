@@ -9,6 +9,7 @@
 #include "janusdna/model_file.h"
 #include "janusdna/regions.h"
 #include "janusdna/runner.h"
+#include "janusdna/tracks.h"
 #include "janusdna/variant_scoring.h"
 #include "janusdna/vcf_io.h"
 
@@ -21,34 +22,6 @@
 
 using namespace janusdna;
 
-namespace {
-
-const std::vector<std::string> kTracks = {"pref", "entropy", "pA", "pC", "pG", "pT", "llr_mean", "llr_min"};
-
-float track_value(int which, const BaseResult& b) {
-    switch (which) {
-        case 0: return std::exp(b.lp[b.ref]);
-        case 1: {
-            double h = 0;
-            for (int c = 0; c < 4; ++c) { const double p = std::exp(double(b.lp[c])); if (p > 0) h -= p * std::log2(p); }
-            return static_cast<float>(h);
-        }
-        case 2: case 3: case 4: case 5: return std::exp(b.lp[which - 2]);
-        case 6: case 7: {
-            float mean = 0, mn = INFINITY;
-            for (int c = 0; c < 4; ++c) {
-                if (c == b.ref) continue;
-                const float d = b.lp[c] - b.lp[b.ref];
-                mean += d / 3.0f;
-                mn = std::min(mn, d);
-            }
-            return which == 6 ? mean : mn;
-        }
-    }
-    return NAN;
-}
-
-} // namespace
 
 int main_track(int argc, char** argv) {
     CLI::App app{"Per-base JanusDNA tracks over regions of a reference (bedGraph or bigWig), or every possible SNV of "
@@ -96,18 +69,7 @@ int main_track(int argc, char** argv) {
         if (!where.given()) throw Error("no regions: give -r REGION or -R BED");
         const std::string fasta = reference.path();
         Reference ref = Reference::open(fasta, warn);
-        std::vector<Region> regions = where.collect(ref, reference.contigs(), warn);
-        // Sorted by reference order, overlapping and adjacent regions merged: outputs must be sorted and each base once.
-        std::map<std::string, size_t> order;
-        for (size_t i = 0; i < ref.contigs().size(); ++i) order[ref.contigs()[i]] = i;
-        std::sort(regions.begin(), regions.end(), [&](const Region& a, const Region& b) {
-            return std::make_pair(order[a.contig], a.beg) < std::make_pair(order[b.contig], b.beg);
-        });
-        std::vector<Region> merged;
-        for (const Region& r : regions) {
-            if (!merged.empty() && merged.back().contig == r.contig && r.beg <= merged.back().end) merged.back().end = std::max(merged.back().end, r.end);
-            else merged.push_back(r);
-        }
+        const std::vector<Region> merged = merge_regions(where.collect(ref, reference.contigs(), warn), ref);  // sorted, each base once
         LoadedModel m = cli::open_model(model, common, "track");
         require_language_model(m);
         window = cli::resolve_window(window, m, false, warn);
@@ -167,41 +129,13 @@ int main_track(int argc, char** argv) {
             return 0;
         }
 
-        std::vector<int> which;
-        {
-            size_t s = 0;
-            while (true) {
-                const size_t c = track_opt.find(',', s);
-                const std::string t = track_opt.substr(s, c == std::string::npos ? std::string::npos : c - s);
-                if (t == "all") for (int i = 0; i < static_cast<int>(kTracks.size()); ++i) which.push_back(i);
-                else {
-                    auto it = std::find(kTracks.begin(), kTracks.end(), t);
-                    if (it == kTracks.end()) throw Error(fmt::format("unknown track \"{}\" (use {} or all)", t, fmt::join(kTracks, ", ")));
-                    which.push_back(static_cast<int>(it - kTracks.begin()));
-                }
-                if (c == std::string::npos) break;
-                s = c + 1;
-            }
-        }
-        const TrackFormat fmt_ = track_format(out_type, which.size() == 1 ? out_path : "");
-        if (which.size() > 1 && out_path == "-") throw Error("several tracks need -o PREFIX (files PREFIX.NAME.bedgraph.gz or .bw)");
-        std::vector<int64_t> lens;
-        for (const std::string& c : ref.contigs()) lens.push_back(ref.length(c));
-        std::vector<std::unique_ptr<TrackWriter>> writers;
-        for (int w : which) {
-            const std::string path = which.size() == 1 ? out_path
-                : out_path + "." + kTracks[w] + (fmt_ == TrackFormat::BigWig ? ".bw" : fmt_ == TrackFormat::BedGraph ? ".bedgraph" : ".bedgraph.gz");
-            const std::string comment = no_version ? "" : fmt::format("# {} track: {}\n", kTracks[w], provenance);
-            writers.push_back(std::make_unique<TrackWriter>(path, fmt_, ref.contigs(), lens, comment));
-        }
-        for (const Region& r : merged)
-            scan_region(ref, runner, r.contig, r.beg, r.end, window, rc, [&](const BaseResult& b) {
-                ++bases;
-                for (size_t i = 0; i < which.size(); ++i) writers[i]->add(r.contig, b.pos0, track_value(which[i], b));
-                if ((bases & 1023) == 0) progress.add(1024);
-            });
+        const std::vector<int> which = parse_track_list(track_opt);
+        TrackOutput to;
+        to.path = out_path;
+        to.format = track_format(out_type, which.size() == 1 ? out_path : "");
+        to.provenance = provenance;
+        bases = write_tracks(ref, runner, merged, window, rc, which, to, [&](int64_t n) { progress.add(n); });
         progress.finish();
-        for (auto& w : writers) w->commit();
         if (common.verbosity > 0)
             fmt::print(stderr, "janusdna track: {} scored in {}, {}; {} (window {}, batch {})\n", cli::plural(bases, "base"),
                        cli::plural(static_cast<int64_t>(merged.size()), "region"), cli::plural(static_cast<int64_t>(which.size()), "track"),

@@ -694,3 +694,44 @@ TEST_CASE("plan_grid: the contig's windows, whatever the region") {
         CHECK((o.end - 1 - x >= c || o.end == len));
     }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// Region lists and contig matching (the -r, --chr-prefix and --rename-chrs every subcommand shares)
+
+TEST_CASE("split_region_list: commas separate regions, except inside a coordinate") {
+    const Reference ref = Reference::open(kData + "/ref.fa");  // contigs 20, HLA-DRB1*12:17, MT
+    using V = std::vector<std::string>;
+    CHECK(split_region_list("20:1-5,20:9-12", ref) == V{"20:1-5", "20:9-12"});
+    CHECK(split_region_list("20,MT", ref) == V{"20", "MT"});
+    CHECK(split_region_list("20:1,000-1,500", ref) == V{"20:1,000-1,500"});
+    CHECK(split_region_list("20:1,000-1,500,MT:2-3", ref) == V{"20:1,000-1,500", "MT:2-3"});
+    CHECK(split_region_list("20:1-100,20", ref) == V{"20:1-100", "20"});  // "20" names a contig: a region
+    CHECK(split_region_list("20:1-100,200", ref) == V{"20:1-100,200"});  // "200" does not: digits of the end
+    CHECK(error_of([&] { split_region_list("20:1-5,,20:9-12", ref); }).find("empty region") != std::string::npos);
+    // Every piece parses, and the list equals the regions given one by one.
+    const std::vector<Region> a = collect_regions({"20:1-5,20:9-12"}, "", ref, ContigMatcher(), {});
+    const std::vector<Region> b = collect_regions({"20:1-5", "20:9-12"}, "", ref, ContigMatcher(), {});
+    REQUIRE(a.size() == 2);
+    CHECK((a[0].beg == b[0].beg && a[0].end == b[0].end && a[1].beg == b[1].beg && a[1].end == b[1].end));
+}
+
+TEST_CASE("ContigMatcher: exact, rename map, then the chr prefix") {
+    const Reference ref = Reference::open(kData + "/ref.fa");
+    TempDir dir;
+    const std::string map = dir.path + "/map.txt";
+    std::ofstream(map) << "# comment\nchrTwenty 20\nmito\tchrM\n";
+    const ContigMatcher none, chr(true, ""), renamed(false, map), both(true, map);
+    CHECK(none.to_reference("chr20", ref) == "chr20");  // unmatched: the name itself, reported missing later
+    CHECK(chr.to_reference("chr20", ref) == "20");
+    CHECK(chr.to_reference("chrM", ref) == "MT");
+    CHECK(chr.to_reference("20", ref) == "20");
+    CHECK(renamed.to_reference("chrTwenty", ref) == "20");
+    CHECK(renamed.to_reference("mito", ref) == "mito");   // renamed to chrM, which the reference lacks
+    CHECK(both.to_reference("mito", ref) == "MT");        // chrM, then the prefix rule
+    CHECK(parse_region("chr20:11-20", ref, chr, {}).contig == "20");
+    CHECK(parse_region("chr20:11-20", ref, chr, {}).beg == 10);
+    std::ofstream(map) << "chr20\n";
+    CHECK(error_of([&] { ContigMatcher(false, map); }).find("map.txt:1: expected two names") != std::string::npos);
+    std::ofstream(map) << "a 20\na MT\n";
+    CHECK(error_of([&] { ContigMatcher(false, map); }).find("renamed twice") != std::string::npos);
+}

@@ -1,0 +1,39 @@
+// Per-base tracks over regions of a reference (what janusdna track writes): p(REF), entropy, p(A..T) and the mean
+// and minimum SNV LLR, from the contig-grid scan of variant_scoring.h, as bedGraph or bigWig.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "janusdna/bedgraph.h"
+#include "janusdna/fasta.h"
+#include "janusdna/regions.h"
+#include "janusdna/runner.h"
+#include "janusdna/variant_scoring.h"
+
+namespace janusdna {
+
+// The track names, in their fixed order: pref, entropy, pA, pC, pG, pT, llr_mean, llr_min.
+const std::vector<std::string>& track_names();
+// "pref,entropy" or "all" as indices into track_names(); throws Error naming an unknown track.
+std::vector<int> parse_track_list(const std::string& list);
+// The value of track `which` at one base.
+float track_value(int which, const BaseResult& b);
+
+// Regions sorted in the reference's contig order, overlapping and adjacent ones merged: each base once, in order.
+std::vector<Region> merge_regions(std::vector<Region> regions, const Reference& ref);
+
+struct TrackOutput {
+    std::string path = "-";   // the file with one track, else a prefix: PREFIX.NAME.bedgraph[.gz] or .bw
+    TrackFormat format = TrackFormat::BedGraph;
+    std::string provenance;   // "" for none, else written into each file's comment line
+};
+
+// Writes the tracks `which` over `regions` (merged, as merge_regions returns them) and commits the files; returns
+// the number of bases written. on_bases(n) reports progress. Throws Error, leaving no file, on any failure.
+int64_t write_tracks(const Reference& ref, Runner& runner, const std::vector<Region>& regions, int64_t window, bool rc,
+                     const std::vector<int>& which, const TrackOutput& out,
+                     const std::function<void(int64_t)>& on_bases = {});
+
+} // namespace janusdna
