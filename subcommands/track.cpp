@@ -40,10 +40,10 @@ int main_track(int argc, char** argv) {
                    "or all. With one track -o is the file; with several, -o is a prefix: PREFIX.NAME.bedgraph.gz "
                    "(or .bw)")->group("Output");
     app.add_option("-o,--output", out_path, "output file (or prefix, see -t); - for stdout")->group("Output");
-    app.add_option("-O,--output-type", out_type, "tracks: bedgraph.gz or z (+ .tbi), bedgraph or v (text), bigwig or bw; "
+    app.add_option("-O,--output-type", out_type, "tracks: bedgraph.gz or z (-W: + .tbi), bedgraph or v (text), bigwig or bw; "
                    "--all-snvs: v, z, b, u (VCF/BCF) or t (bgzipped table) [default: from the -o suffix]")->group("Output");
     app.add_flag("--all-snvs", all_snvs, "write every SNV of the regions (3 per A/C/G/T base) with JANUS_LLR instead of tracks")->group("Output");
-    app.add_flag("-W,--write-index", write_index, "--all-snvs: write the .csi/.tbi index")->group("Output");
+    app.add_flag("-W,--write-index", write_index, "write the index: OUT.tbi for bgzipped bedGraph, .csi/.tbi with --all-snvs")->group("Output");
     app.add_flag("--no-version", no_version, "do not write janusdna version/command header lines")->group("Output");
     cli::add_window_option(app, window, false, "Scoring");
     app.add_flag("--rc", rc, "average the probabilities of both strands (2x passes)")->group("Scoring");
@@ -134,6 +134,7 @@ int main_track(int argc, char** argv) {
         to.path = out_path;
         to.format = track_format(out_type, which.size() == 1 ? out_path : "");
         to.provenance = provenance;
+        to.write_index = write_index;
         bases = write_tracks(ref, runner, merged, window, rc, which, to, [&](int64_t n) { progress.add(n); });
         progress.finish();
         if (common.verbosity > 0)

@@ -19,9 +19,10 @@ bool bigwig_supported();
 class TrackWriter {
 public:
     // contigs/lengths: the reference's (bigWig needs them in its header). comment: '#' lines written at the top of
-    // a bedGraph ("" for none). A bgzipped bedGraph to a file also gets PATH.tbi. "-" streams (bedGraph only).
+    // a bedGraph ("" for none). write_index: a bgzipped bedGraph to a file also gets PATH.tbi (an error for other
+    // formats or "-", as -W is). "-" streams (bedGraph only).
     TrackWriter(const std::string& path, TrackFormat format, const std::vector<std::string>& contigs,
-                const std::vector<int64_t>& lengths, const std::string& comment);
+                const std::vector<int64_t>& lengths, const std::string& comment, bool write_index = false);
     ~TrackWriter();
     TrackWriter(const TrackWriter&) = delete;
     TrackWriter& operator=(const TrackWriter&) = delete;

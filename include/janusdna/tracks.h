@@ -28,6 +28,7 @@ struct TrackOutput {
     std::string path = "-";   // the file with one track, else a prefix: PREFIX.NAME.bedgraph[.gz] or .bw
     TrackFormat format = TrackFormat::BedGraph;
     std::string provenance;   // "" for none, else written into each file's comment line
+    bool write_index = false; // PATH.tbi for each bgzipped bedGraph (-W)
 };
 
 // Writes the tracks `which` over `regions` (merged, as merge_regions returns them) and commits the files; returns

@@ -84,7 +84,7 @@ int64_t write_tracks(const Reference& ref, Runner& runner, const std::vector<Reg
         const std::string suffix = out.format == TrackFormat::BigWig ? ".bw" : out.format == TrackFormat::BedGraph ? ".bedgraph" : ".bedgraph.gz";
         const std::string path = which.size() == 1 ? out.path : out.path + "." + names[w] + suffix;
         const std::string comment = out.provenance.empty() ? "" : fmt::format("# {} track: {}\n", names[w], out.provenance);
-        writers.push_back(std::make_unique<TrackWriter>(path, out.format, ref.contigs(), lens, comment));
+        writers.push_back(std::make_unique<TrackWriter>(path, out.format, ref.contigs(), lens, comment, out.write_index));
     }
     int64_t bases = 0;
     for (const Region& r : regions)

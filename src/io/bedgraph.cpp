@@ -45,7 +45,7 @@ TrackFormat track_format(const std::string& opt, const std::string& path) {
 struct TrackWriter::Impl {
     std::string path, tmp;
     TrackFormat format;
-    bool is_stdout = false, done = false;
+    bool is_stdout = false, done = false, index = false;
     BGZF* bgzf = nullptr;
     FILE* plain = nullptr;
     std::string buf;
@@ -78,10 +78,13 @@ struct TrackWriter::Impl {
 };
 
 TrackWriter::TrackWriter(const std::string& path, TrackFormat format, const std::vector<std::string>& contigs,
-                         const std::vector<int64_t>& lengths, const std::string& comment)
+                         const std::vector<int64_t>& lengths, const std::string& comment, bool write_index)
     : impl_(std::make_unique<Impl>()) {
     Impl& d = *impl_;
-    d.path = path; d.format = format; d.is_stdout = path == "-";
+    d.path = path; d.format = format; d.is_stdout = path == "-"; d.index = write_index;
+    if (write_index && d.is_stdout) throw Error("-W/--write-index needs an output file (-o FILE)");
+    if (write_index && format != TrackFormat::BedGraphGz)
+        throw Error(fmt::format("{}: -W/--write-index needs bgzipped bedGraph output (-O z); bigWig carries its own index", path));
     if (format == TrackFormat::BigWig && !bigwig_supported())
         throw Error("bigWig output is not available: this janusdna was built without libBigWig (Debian libbigwig-dev)");
     if (format == TrackFormat::BigWig && d.is_stdout) throw Error("bigWig output needs a file name (-o FILE.bw)");
@@ -144,7 +147,7 @@ void TrackWriter::commit() {
         const int ret = bgzf_close(d.bgzf);
         d.bgzf = nullptr;
         if (ret < 0) { d.cleanup(); throw Error(fmt::format("{}: error writing the output", d.path)); }
-        if (!d.is_stdout && tbx_index_build(d.tmp.c_str(), 0, &tbx_conf_bed) < 0) {
+        if (d.index && tbx_index_build(d.tmp.c_str(), 0, &tbx_conf_bed) < 0) {
             d.cleanup();
             throw Error(fmt::format("{}: cannot build the tabix index", d.path));
         }
@@ -169,7 +172,7 @@ void TrackWriter::commit() {
             d.cleanup();
             throw Error(fmt::format("{}: cannot rename into place: {}", d.path, std::strerror(errno)));
         }
-        if (d.format == TrackFormat::BedGraphGz) {  // after the data, so that the index is not older than it
+        if (d.index) {  // after the data, so that the index is not older than it
             chmod((d.tmp + ".tbi").c_str(), 0666 & ~mask);
             if (std::rename((d.tmp + ".tbi").c_str(), (d.path + ".tbi").c_str()) != 0) {
                 d.cleanup();

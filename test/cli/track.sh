@@ -39,9 +39,11 @@ paste trk.pA.bedgraph trk.pC.bedgraph trk.pG.bedgraph trk.pT.bedgraph rc.pA.bedg
       for (c = 1; c <= 4; c++) { want = ($(4 * c) + q[5 - c]) / 2; got = $(16 + 4 * c); if (want - got > 2e-6 || got - want > 2e-6) exit 1 }
       if (($4 - $20) ^ 2 > 1e-12 && ($8 - $24) ^ 2 > 1e-12) moved = 1; n++ }
     END { if (n != 58 || !moved) exit 1 }' r4.txt - && ok || bad "--rc is not the mean of the two strands"
-# bgzipped bedGraph + tabix by default; windows over a region of the 300 kb reference.
+# bgzipped bedGraph from a .gz suffix, indexed with -W only (as in every command); a region of the 300 kb reference.
 run gz 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bedgraph.gz "$REF"
-[ -s pref.bedgraph.gz.tbi ] && [ "$(tabix pref.bedgraph.gz 20:1101-1110 | wc -l)" = 10 ] && ok || bad "bgzip + tabix"
+[ ! -e pref.bedgraph.gz.tbi ] && [ "$(bgzip -dc pref.bedgraph.gz | grep -vc '^#')" = 300 ] && ok || bad "bgzip without -W: no index"
+run gzW 0 "$BIN" track --window 64 -W -r 20:1001-1300 -o prefW.bedgraph.gz "$REF"
+[ -s prefW.bedgraph.gz.tbi ] && [ "$(tabix prefW.bedgraph.gz 20:1101-1110 | wc -l)" = 10 ] && ok || bad "bgzip + tabix with -W"
 [ "$(zcat pref.bedgraph.gz | grep -vc '^#')" = 300 ] && ok || bad "300 bases expected"
 zcat pref.bedgraph.gz | head -1 | grep -q '^# pref track: janusdna' && ok || bad "provenance line"
 run stdout 0 "$BIN" track --window 64 -r 20:1001-1300 -O bedgraph "$REF"
@@ -51,9 +53,10 @@ cmp -s <(grep -v '^#' stdout.out) <(zcat pref.bedgraph.gz | grep -v '^#') && ok 
 run plainout 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version "$REF"
 run plainbed 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version -o y.bed "$REF"
 run fref 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version -f "$REF"
-run zout 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version -O z -o z.bg.gz "$REF"
+run zout 0 "$BIN" track --window 64 -r 20:1001-1300 --no-version -W -O z -o z.bg.gz "$REF"
 [ "$(head -c1 plainout.out)" = 2 ] && cmp -s plainout.out y.bed && cmp -s plainout.out fref.out && [ ! -e y.bed.tbi ] \
   && [ "$(bgzip -dc z.bg.gz)" = "$(cat plainout.out)" ] && [ -s z.bg.gz.tbi ] && ok || bad "text output / -O z / -f"
+run noidx 1 "$BIN" track --window 64 -r 20:1001-1300 -W "$REF"; one_error noidx "write-index needs an output file"
 run tworefs 1 "$BIN" track --window 64 -r 20:1001-1300 -f "$REF" s.fa; one_error tworefs "two references"
 run win5 1 "$BIN" track --window 5 -r 20:1001-1300 "$REF"; one_error win5 "at least 16"
 # Numeric contig names in a comma list, as bcftools takes them.
