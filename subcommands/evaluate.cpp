@@ -435,17 +435,7 @@ struct LmArgs {
 };
 
 std::vector<Region> lm_regions(const LmArgs& la, const Reference& ref, const WarnFn& warn) {
-    std::vector<Region> out;
-    for (const auto& r : collect_regions(la.regions, "", ref, ContigMatcher(), warn)) out.push_back(r);
-    if (!la.regions_bed.empty()) {
-        BedReader bed(la.regions_bed);
-        Region r;
-        while (bed.next(r)) {
-            check_region(r, ref, fmt::format("{}:{}", bed.display_name(), bed.line_number()), warn);
-            out.push_back(r);
-        }
-    }
-    return out;
+    return collect_regions(la.regions, la.regions_bed, ref, ContigMatcher(), warn);
 }
 
 // Bits of the model on seq (every ACGT base once): non-overlapping windows of W; the last window keeps a full W of

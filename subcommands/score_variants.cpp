@@ -2,7 +2,6 @@
 // Records are read in chunks; the variants of a chunk are scored together (positions sorted per contig so that
 // nearby variants share passes), then the chunk is written in input order with only the new INFO tags added.
 #include "common.h"
-#include "variants_common.h"
 
 #include "janusdna/annotate.h"
 #include "janusdna/error.h"
@@ -13,13 +12,9 @@
 #include "janusdna/variant_scoring.h"
 #include "janusdna/vcf_io.h"
 
-#include <array>
-#include <cmath>
 #include <fmt/format.h>
 #include <htslib/hts.h>
-#include <map>
 #include <memory>
-#include <set>
 #include <sys/stat.h>
 #include <unistd.h>
 

@@ -1,7 +1,6 @@
 // janusdna track: per-base tracks (p(REF), entropy, p(A..T), mean/min SNV LLR) over regions as bedGraph or bigWig,
 // and in-silico saturation mutagenesis (--all-snvs: every SNV of the regions with its JANUS_LLR).
 #include "common.h"
-#include "variants_common.h"
 
 #include "janusdna/bedgraph.h"
 #include "janusdna/error.h"

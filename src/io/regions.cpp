@@ -310,8 +310,7 @@ Region parse_region(const std::string& text, const Reference& ref, const ContigM
     }
     const std::string mapped = contigs.to_reference(contig, ref);
     if (mapped == contig) return parse_region(text, ref, warn);
-    Region r = parse_region(mapped.find(':') == std::string::npos ? mapped + rest : "{" + mapped + "}" + rest, ref, warn);
-    return r;
+    return parse_region(mapped.find(':') == std::string::npos ? mapped + rest : "{" + mapped + "}" + rest, ref, warn);
 }
 
 std::vector<Region> collect_regions(const std::vector<std::string>& texts, const std::string& bed_path,
