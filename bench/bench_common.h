@@ -2,7 +2,7 @@
 #pragma once
 #include "janusdna/fasta.h"
 #include "janusdna/train.h"
-#include "simd_avx2.h"
+#include "kernels/simd_avx2.h"
 
 #include <algorithm>
 #include <chrono>

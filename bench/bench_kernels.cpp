@@ -3,10 +3,10 @@
 // figures are per core. Prints a table.
 //   bench_kernels [--reps R] [--quick]     (--quick: skips L = 65,536)
 #include "bench_common.h"
-#include "janus_attention.h"
+#include "kernels/janus_attention.h"
 #include "janusdna/ops.h"
-#include "selective_scan.h"
-#include "simd_avx2.h"
+#include "kernels/selective_scan.h"
+#include "kernels/simd_avx2.h"
 
 #include <ATen/Parallel.h>
 #include <torch/torch.h>

@@ -8,7 +8,7 @@
 // H = 32, 72, 144, both streams), 4 FLOP per scan state update, and 4 d per allowed query-key pair of the final
 // attention (8 H L per base); training counts three times the forward.
 #include "bench_common.h"
-#include "janus_attention.h"
+#include "kernels/janus_attention.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
 #include "janusdna/ops.h"
@@ -17,7 +17,7 @@
 #include "janusdna/runtime.h"
 #include "janusdna/train.h"
 #include "janusdna/variant_scoring.h"
-#include "simd_avx2.h"
+#include "kernels/simd_avx2.h"
 
 #include <torch/torch.h>
 

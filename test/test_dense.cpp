@@ -6,7 +6,7 @@
 
 #include <doctest/doctest.h>
 
-#include "dense.h"
+#include "kernels/dense.h"
 #include "janusdna/error.h"
 #include "janusdna/model.h"
 #include "janusdna/ops.h"

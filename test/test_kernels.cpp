@@ -4,14 +4,14 @@
 
 #include <doctest/doctest.h>
 
-#include "adamw.h"
-#include "causal_conv1d.h"
-#include "janus_attention.h"
+#include "kernels/adamw.h"
+#include "kernels/causal_conv1d.h"
+#include "kernels/janus_attention.h"
 #include "janusdna/error.h"
 #include "janusdna/model.h"
 #include "janusdna/ops.h"
-#include "selective_scan.h"
-#include "simd_avx2.h"
+#include "kernels/selective_scan.h"
+#include "kernels/simd_avx2.h"
 
 #include <cmath>
 #include <functional>

@@ -1,6 +1,6 @@
 #include "janusdna/runtime.h"
 #include "janusdna/parallel.h"
-#include "janus_attention.h"
+#include "kernels/janus_attention.h"
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>

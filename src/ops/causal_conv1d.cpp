@@ -1,5 +1,5 @@
 // Autograd glue for the causal depthwise conv + SiLU: checks, dtype/device dispatch, and the composite fallback.
-#include "causal_conv1d.h"
+#include "kernels/causal_conv1d.h"
 #include "janusdna/error.h"
 #include "janusdna/strings.h"
 #include "janusdna/ops.h"

@@ -1,5 +1,5 @@
 // The dense layers' inference fast paths (kernels/dense.h) and their torch fallbacks.
-#include "dense.h"
+#include "kernels/dense.h"
 #include "janusdna/error.h"
 #include "janusdna/strings.h"
 #include "janusdna/ops.h"

@@ -1,5 +1,5 @@
 // Autograd glue for the masked (Janus / causal) attention: checks, dtype/device dispatch, the composite fallback.
-#include "janus_attention.h"
+#include "kernels/janus_attention.h"
 #include "janusdna/error.h"
 #include "janusdna/strings.h"
 #include "janusdna/ops.h"

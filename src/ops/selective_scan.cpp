@@ -3,7 +3,7 @@
 #include "janusdna/strings.h"
 #include "janusdna/ops.h"
 #include "janusdna/parallel.h"
-#include "selective_scan.h"
+#include "kernels/selective_scan.h"
 
 #include <torch/torch.h>
 

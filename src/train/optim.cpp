@@ -1,7 +1,7 @@
 // AdamW as torch.optim.AdamW computes it, with the state kept in plain tensors for exact checkpoints.
 #include "janusdna/optim.h"
 #include "janusdna/error.h"
-#include "adamw.h"
+#include "kernels/adamw.h"
 #include "janusdna/parallel.h"
 
 #include <ATen/Dispatch.h>
