@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/types.h>
 
+#include "janusdna/error.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model.h"
 #include "janusdna/optim.h"
@@ -46,6 +47,13 @@ struct Interval {
 
 // Subtracts `holes` from `intervals` (both any order); the result is sorted.
 std::vector<Interval> subtract_intervals(const std::vector<Interval>& intervals, const std::vector<Interval>& holes);
+
+// The intervals of `spec`: a BED file when `spec` names a readable file ("-" = stdin), else one region string such
+// as 20:58,000,001-60,000,000 (parse_region), each checked against ref; an end past its contig's end is clipped
+// after warn(...). Every interval gets `split`; with split "" a BED row's 4th column says train, valid or test
+// (any other name, and a region string, is "train"). Throws Error naming the file and line, or the region text.
+std::vector<Interval> read_intervals(const std::string& spec, const Reference& ref, const std::string& split,
+                                     WarnFn warn = {});
 
 // Draws training windows deterministically from intervals of a reference.
 class WindowSampler {

@@ -1,11 +1,14 @@
-// Deterministic training windows from a reference genome.
+// Training intervals (read from BED files or region strings, held-out parts subtracted) and deterministic training
+// windows from them.
 #include "janusdna/error.h"
+#include "janusdna/regions.h"
 #include "janusdna/tokenizer.h"
 #include "janusdna/splitmix.h"
 #include "janusdna/train.h"
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <unistd.h>
 
 namespace janusdna {
 
@@ -38,6 +41,26 @@ std::vector<Interval> subtract_intervals(const std::vector<Interval>& intervals,
     std::sort(out.begin(), out.end(), [](const Interval& a, const Interval& b) {
         return a.contig != b.contig ? a.contig < b.contig : a.beg < b.beg;
     });
+    return out;
+}
+
+std::vector<Interval> read_intervals(const std::string& spec, const Reference& ref, const std::string& split,
+                                     WarnFn warn) {
+    std::vector<Interval> out;
+    if (access(spec.c_str(), R_OK) == 0 || spec == "-") {
+        BedReader bed(spec);
+        Region r;
+        while (bed.next(r)) {
+            check_region(r, ref, fmt::format("{}:{}", bed.display_name(), bed.line_number()), warn);
+            // The reference's interval file says train/valid/test in its 4th column.
+            std::string s = split;
+            if (split.empty()) s = (r.name == "valid" || r.name == "test" || r.name == "train") ? r.name : "train";
+            out.push_back({r.contig, r.beg, r.end, s});
+        }
+    } else {
+        Region r = parse_region(spec, ref, warn);
+        out.push_back({r.contig, r.beg, r.end, split.empty() ? "train" : split});
+    }
     return out;
 }
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Command-line tests of evaluate's options that the fine-tuning tests do not reach: --lm over several windows against
 # the per-window sum computed independently with predict, -R, --window, --train-regions, --markov-train, -o; and
-# --score / --direction for variant effects against an AUROC computed here.
+# --score / --direction for variant effects against an AUROC computed here; options of another mode refused.
 . "$(dirname "$0")/lib.sh"
 cp "$DATA/train/chr20-40k.fa" "$DATA/train/chr20-40k.fa.fai" .
 G=chr20-40k.fa
@@ -59,4 +59,12 @@ for tag in JANUS_LLR JANUS_PLL; do
 done
 run e_dir 1 "$BIN" evaluate "${EV[@]}" --direction up; one_error e_dir "direction"
 run e_score 1 "$BIN" evaluate "${EV[@]}" --score NOPE; one_error e_score "NOPE"
+
+# --- the modes are separate: an option of another mode is refused before any work, in one line naming it --------
+run e_mode_lm 1 "$BIN" evaluate -@ 1 --lm $G -r 20:30,001-30,500 --label-id X
+one_error e_mode_lm "^janusdna evaluate: --label-id belongs to evaluate --variants$"
+run e_mode_var 1 "$BIN" evaluate "${EV[@]}" --window 128
+one_error e_mode_var "^janusdna evaluate: --window belongs to evaluate --lm$"
+run e_mode_cls 1 "$BIN" evaluate -m A.safetensors --bootstrap 10 -o never.txt
+one_error e_mode_cls "^janusdna evaluate: --bootstrap belongs to evaluate --variants$"; no_file never.txt
 finish cli-evaluate
