@@ -3,6 +3,7 @@
 #include "janusdna/error.h"
 #include "janusdna/runtime.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <htslib/hts.h>
 #include <fmt/format.h>
@@ -101,6 +102,23 @@ void prepare_options(CLI::App& app) {
     for (CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) prepare_options(*sub);
 }
 } // namespace
+
+void add_output_type_option(CLI::App& app, std::string& out_type, const std::vector<std::string>& accepted,
+                            const std::string& help) {
+    static const std::vector<std::pair<std::string, std::string>> kAliases = {
+        {"vcf", "v"}, {"bedgraph", "v"}, {"bed", "v"}, {"tsv", "v"}, {"text", "v"}, {"vcf.gz", "z"},
+        {"bedgraph.gz", "z"}, {"bcf", "b"}, {"bigwig", "bw"}};
+    app.add_option("-O,--output-type", out_type, help)
+        ->transform([accepted](std::string v) {
+            for (const auto& [alias, name] : kAliases)
+                if (v == alias) v = name;
+            if (std::find(accepted.begin(), accepted.end(), v) == accepted.end())
+                throw CLI::ValidationError(fmt::format("{} is not an output type of this command (one of {})", v,
+                                                       fmt::join(accepted, ", ")));
+            return v;
+        }, "", "OUTPUT TYPE")
+        ->group("Output");
+}
 
 int parse(CLI::App& app, int argc, char** argv) {
     prepare_options(app);

@@ -50,8 +50,8 @@ struct RegionOptions {
     std::vector<std::string> regions;
     std::string regions_file;
     bool given() const { return !regions.empty() || !regions_file.empty(); }
-    std::vector<Region> collect(const Reference& ref, const ContigMatcher& contigs, WarnFn warn) const {
-        return collect_regions(regions, regions_file, ref, contigs, std::move(warn));
+    std::vector<Region> collect(const Reference& ref, const ContigMatcher& contigs, WarnFn warn, bool sorted_bed = false) const {
+        return collect_regions(regions, regions_file, ref, contigs, std::move(warn), sorted_bed);
     }
 };
 void add_region_options(CLI::App& app, RegionOptions& o, const std::string& what, const std::string& group = "Input");
@@ -64,6 +64,13 @@ void add_window_option(CLI::App& app, int64_t& window, bool one_pass, const std:
 // The window to use. Throws for a negative window, one below kMinWindow, or 0 where one_pass is false; warns when
 // it is far below the model's recorded training length.
 int64_t resolve_window(int64_t window, const LoadedModel& m, bool one_pass, const WarnFn& warn);
+
+// -O/--output-type, one vocabulary in every subcommand: v text (VCF, bedGraph, BED, TSV), z bgzipped text, b BCF,
+// u uncompressed BCF, t bgzipped CHROM POS REF ALT score table, bw bigWig, npy, safetensors. Format names are
+// accepted for the letters (vcf, bedgraph, bed, tsv, text = v; vcf.gz, bedgraph.gz = z; bcf = b; bigwig = bw).
+// `accepted` lists the canonical names the subcommand writes; after parsing, out_type holds the canonical name.
+void add_output_type_option(CLI::App& app, std::string& out_type, const std::vector<std::string>& accepted,
+                            const std::string& help);
 
 // Parses argv. Returns -1 to go on, else the exit status to return at once (0 after --help, 1 after a usage
 // error or when no argument at all was given: the usage then goes to stderr, as samtools does).

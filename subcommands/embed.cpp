@@ -15,40 +15,6 @@
 
 using namespace janusdna;
 
-namespace {
-
-
-// Regions of a BED file, checked against the reference and required to be sorted (contigs contiguous, starts
-// non-decreasing), as bedtools' -sorted mode expects.
-void read_bed(const std::string& path, const Reference& ref, std::vector<Region>& out, const WarnFn& warn,
-              const ContigMatcher& contigs) {
-    BedReader bed(path);
-    Region r;
-    std::set<std::string> done_contigs;
-    std::string prev_contig;
-    int64_t prev_beg = -1;
-    while (bed.next(r)) {
-        const std::string where = fmt::format("{}:{}", bed.display_name(), bed.line_number());
-        if (r.contig == prev_contig && r.beg < prev_beg)
-            throw Error(fmt::format("{}: BED is not sorted ({} {} after {} {}); sort it with `sort -k1,1 -k2,2n` or "
-                                    "`bedtools sort`", where, r.contig, r.beg, prev_contig, prev_beg));
-        if (r.contig != prev_contig) {
-            if (done_contigs.count(r.contig))
-                throw Error(fmt::format("{}: BED is not sorted (contig {} appears again after {}); sort it with "
-                                        "`sort -k1,1 -k2,2n` or `bedtools sort`", where, r.contig, prev_contig));
-            if (!prev_contig.empty()) done_contigs.insert(prev_contig);
-            prev_contig = r.contig;
-        }
-        prev_beg = r.beg;
-        r.contig = contigs.to_reference(r.contig, ref);
-        check_region(r, ref, where, warn);
-        if (r.strand != '-') r.strand = '+';
-        out.push_back(r);
-    }
-}
-
-} // namespace
-
 int main_embed(int argc, char** argv) {
     CLI::App app{"Embeddings of genomic regions: per base or pooled per region, as BED-like text for bedtools "
                  "pipelines, NPY or safetensors.", "embed"};
@@ -64,9 +30,8 @@ int main_embed(int argc, char** argv) {
     app.add_option("--records", records_path, "embed each record of this FASTA whole (no index needed), - for stdin")->group("Input");
     cli::add_model_options(app, model);
     app.add_option("-o,--output", out_path, "output file (NPY: prefix), - for stdout")->group("Output");
-    app.add_option("-O,--output-type", out_type, "bed (pooled text), tsv (per-base text), npy or safetensors "
-                   "[default: from the -o suffix, else bed for pooled, tsv for per-base]")
-        ->check(CLI::IsMember({"bed", "tsv", "npy", "safetensors"}))->group("Output");
+    cli::add_output_type_option(app, out_type, {"v", "npy", "safetensors"}, "v text (BED pooled, TSV per base), npy or "
+                                "safetensors [default: from the -o suffix, else v]");
     app.add_option("--pool", pool, "mean (one vector per region) or none (per base) [default: mean with -R or "
                    "--records, else none]")->check(CLI::IsMember({"mean", "none"}))->group("Output");
     app.add_option("--dtype", dtype, "f16 or f32 for NPY/safetensors [default: f16 per base, f32 pooled]")
@@ -104,18 +69,10 @@ int main_embed(int argc, char** argv) {
 
         const Pooling pooling = pool.empty() ? ((records || !bed_path.empty()) ? Pooling::Mean : Pooling::None)
                                              : (pool == "mean" ? Pooling::Mean : Pooling::None);
-        if (out_type.empty()) {
-            if (ends_with(out_path, ".npy")) out_type = "npy";
-            else if (ends_with(out_path, ".safetensors")) out_type = "safetensors";
-            else if (ends_with(out_path, ".tsv")) out_type = "tsv";
-            else if (ends_with(out_path, ".bed")) out_type = "bed";
-            else out_type = pooling == Pooling::Mean ? "bed" : "tsv";
-        }
-        if (pooling == Pooling::Mean && out_type == "tsv") out_type = "bed";
+        if (out_type.empty())
+            out_type = ends_with(out_path, ".npy") ? "npy" : ends_with(out_path, ".safetensors") ? "safetensors" : "v";
         if (pooling == Pooling::Mean && out_type == "safetensors")
             throw Error("safetensors output holds per-base arrays: use --pool none, or -O npy for pooled vectors");
-        if (pooling == Pooling::None && out_type == "bed")
-            throw Error("per-base output is tsv, npy or safetensors (-O); bed is for --pool mean");
         if ((out_type == "npy" || out_type == "safetensors") && out_path == "-")
             throw Error(fmt::format("{} output needs a file name: -o {}", out_type, out_type == "npy" ? "PREFIX" : "FILE.safetensors"));
         const bool f16 = dtype.empty() ? pooling == Pooling::None : dtype == "f16";
@@ -136,8 +93,7 @@ int main_embed(int argc, char** argv) {
         if (!records) {
             ref.emplace(Reference::open(ref_path, warn));
             const ContigMatcher contigs = reference.contigs();
-            regions = collect_regions(where.regions, "", *ref, contigs, warn);
-            if (!bed_path.empty()) read_bed(bed_path, *ref, regions, warn, contigs);
+            regions = where.collect(*ref, contigs, warn, true);
             if (!where.given())
                 for (const auto& c : ref->contigs()) regions.push_back(Region{c, 0, ref->length(c), c, '+'});
             if (regions.empty()) throw Error(fmt::format("{}: no regions to embed", bed_path.empty() ? ref_path : bed_path));
@@ -167,8 +123,8 @@ int main_embed(int argc, char** argv) {
         };
         std::unique_ptr<EmbedSink> sink;
         std::string prefix = ends_with(out_path, ".npy") ? out_path.substr(0, out_path.size() - 4) : out_path;
-        if (out_type == "bed") sink = std::make_unique<PooledTextSink>(out_path, H);
-        else if (out_type == "tsv") sink = std::make_unique<PerBaseTsvSink>(out_path, H);
+        if (out_type == "v" && pooling == Pooling::Mean) sink = std::make_unique<PooledTextSink>(out_path, H);
+        else if (out_type == "v") sink = std::make_unique<PerBaseTsvSink>(out_path, H);
         else if (out_type == "npy" && pooling == Pooling::Mean)
             sink = std::make_unique<PooledNpySink>(prefix, f16 ? NpyType::F16 : NpyType::F32, H, meta);
         else if (out_type == "npy") sink = std::make_unique<PerBaseNpySink>(prefix, f16 ? NpyType::F16 : NpyType::F32, H, meta);

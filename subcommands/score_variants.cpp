@@ -60,9 +60,8 @@ int main_score_variants(int argc, char** argv) {
     cli::add_model_options(app, model);
     cli::add_region_options(app, where, "only records with POS in these regions:");
     app.add_option("-o,--output", out_path, "output file, - for stdout")->group("Output");
-    app.add_option("-O,--output-type", out_type, "v VCF, z bgzipped VCF, b BCF, u uncompressed BCF, t bgzipped "
-                   "CHROM POS REF ALT JANUS_LLR JANUS_PLL table [default: from the -o suffix, else v]")
-        ->check(CLI::IsMember({"v", "z", "b", "u", "t"}))->group("Output");
+    cli::add_output_type_option(app, out_type, {"v", "z", "b", "u", "t"}, "v VCF, z bgzipped VCF, b BCF, u uncompressed "
+                                "BCF, t bgzipped CHROM POS REF ALT JANUS_LLR JANUS_PLL table [default: from the -o suffix, else v]");
     app.add_flag("-W,--write-index", write_index, "write OUT.csi (VCF/BCF) or OUT.tbi (table); needs sorted input")->group("Output");
     app.add_flag("--no-version", no_version, "do not add ##janusdnaVersion/##janusdnaCommand header lines")->group("Output");
     cli::add_window_option(app, window, false, "Scoring");

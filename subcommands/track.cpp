@@ -2,22 +2,16 @@
 // and in-silico saturation mutagenesis (--all-snvs: every SNV of the regions with its JANUS_LLR).
 #include "common.h"
 
-#include "janusdna/bedgraph.h"
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
 #include "janusdna/model_file.h"
 #include "janusdna/regions.h"
 #include "janusdna/runner.h"
 #include "janusdna/tracks.h"
-#include "janusdna/variant_scoring.h"
 #include "janusdna/vcf_io.h"
 
-#include <algorithm>
-#include <cmath>
 #include <fmt/format.h>
 #include <htslib/hts.h>
-#include <map>
-#include <memory>
 
 using namespace janusdna;
 
@@ -39,8 +33,9 @@ int main_track(int argc, char** argv) {
                    "or all. With one track -o is the file; with several, -o is a prefix: PREFIX.NAME.bedgraph.gz "
                    "(or .bw)")->group("Output");
     app.add_option("-o,--output", out_path, "output file (or prefix, see -t); - for stdout")->group("Output");
-    app.add_option("-O,--output-type", out_type, "tracks: bedgraph.gz or z (-W: + .tbi), bedgraph or v (text), bigwig or bw; "
-                   "--all-snvs: v, z, b, u (VCF/BCF) or t (bgzipped table) [default: from the -o suffix]")->group("Output");
+    cli::add_output_type_option(app, out_type, {"v", "z", "bw", "b", "u", "t"}, "tracks: v bedGraph text, z bgzipped "
+                                "bedGraph (-W: + .tbi), bw bigWig; --all-snvs: v, z, b, u (VCF/BCF) or t (bgzipped table) "
+                                "[default: from the -o suffix]");
     app.add_flag("--all-snvs", all_snvs, "write every SNV of the regions (3 per A/C/G/T base) with JANUS_LLR instead of tracks")->group("Output");
     app.add_flag("-W,--write-index", write_index, "write the index: OUT.tbi for bgzipped bedGraph, .csi/.tbi with --all-snvs")->group("Output");
     app.add_flag("--no-version", no_version, "do not write janusdna version/command header lines")->group("Output");
@@ -76,55 +71,21 @@ int main_track(int argc, char** argv) {
         const std::string provenance = no_version ? "" : fmt::format("janusdna {} ({}); model {} (md5 {}); window {}; strand {}",
             JANUSDNA_VERSION, cli::command_line(argc, argv), m.path, file_md5(m.path), window, rc ? "both" : "forward");
         cli::Progress progress("track", "bases", 0, common.progress);
-        int64_t bases = 0, values = 0;
 
         if (all_snvs) {
-            const VcfOutType type = vcf_out_type(out_type, out_path);
-            bcf_hdr_t* hdr = bcf_hdr_init("w");
-            std::unique_ptr<bcf_hdr_t, void (*)(bcf_hdr_t*)> hdr_guard(hdr, bcf_hdr_destroy);
-            for (const std::string& c : ref.contigs())
-                bcf_hdr_append(hdr, fmt::format("##contig=<ID={},length={}>", c, ref.length(c)).c_str());
-            bcf_hdr_append(hdr, janus_llr_header(window, std::max<int64_t>(1, window / 2),
-                                                 rc ? "mean of both strands' probabilities" : "forward").c_str());
-            if (!no_version) {
-                bcf_hdr_append(hdr, ("##janusdnaVersion=" JANUSDNA_VERSION "+htslib-" + std::string(hts_version())).c_str());
-                bcf_hdr_append(hdr, ("##janusdnaCommand=" + cli::command_line(argc, argv)).c_str());
-                bcf_hdr_append(hdr, ("##janusdnaModel=" + provenance).c_str());
-            }
-            bcf_hdr_append(hdr, ("##reference=" + fasta).c_str());
-            if (bcf_hdr_sync(hdr) < 0) throw Error("cannot build the VCF header");
-            VcfOutput out(out_path, type, hdr, write_index, {"JANUS_LLR"});
-            bcf1_t* rec = bcf_init();
-            std::unique_ptr<bcf1_t, void (*)(bcf1_t*)> rec_guard(rec, bcf_destroy);
-            const char* acgt = "ACGT";
-            for (const Region& r : merged) {
-                const int rid = bcf_hdr_name2id(hdr, r.contig.c_str());
-                scan_region(ref, runner, r.contig, r.beg, r.end, window, rc, [&](const BaseResult& b) {
-                    ++bases;
-                    for (int c = 0; c < 4; ++c) {
-                        if (c == b.ref) continue;
-                        const float llr = b.lp[c] - b.lp[b.ref];
-                        ++values;
-                        if (type == VcfOutType::Table) {
-                            out.write_row(r.contig, b.pos0 + 1, std::string(1, acgt[b.ref]), std::string(1, acgt[c]), {llr});
-                            continue;
-                        }
-                        bcf_clear(rec);
-                        rec->rid = rid;
-                        rec->pos = b.pos0;
-                        const char alleles[4] = {acgt[b.ref], ',', acgt[c], 0};
-                        bcf_update_alleles_str(hdr, rec, alleles);
-                        bcf_update_info_float(hdr, rec, "JANUS_LLR", &llr, 1);
-                        out.write(rec);
-                    }
-                    if ((bases & 1023) == 0) progress.add(1024);
-                });
-            }
+            SnvOutput so;
+            so.path = out_path;
+            so.type = vcf_out_type(out_type, out_path);
+            so.write_index = write_index;
+            if (!no_version)
+                so.header_lines = {"##janusdnaVersion=" JANUSDNA_VERSION "+htslib-" + std::string(hts_version()),
+                                   "##janusdnaCommand=" + cli::command_line(argc, argv), "##janusdnaModel=" + provenance};
+            so.header_lines.push_back("##reference=" + fasta);
+            const SnvSummary sum = write_all_snvs(ref, runner, merged, window, rc, so, [&](int64_t n) { progress.add(n); });
             progress.finish();
-            out.commit();
             if (common.verbosity > 0)
-                fmt::print(stderr, "janusdna track: {} scored, {} written; {} (window {}, batch {})\n", cli::plural(bases, "base"),
-                           cli::plural(values, "SNV"), cli::plural(runner.passes(), "forward pass", "forward passes"), window, batch);
+                fmt::print(stderr, "janusdna track: {} scored, {} written; {} (window {}, batch {})\n", cli::plural(sum.bases, "base"),
+                           cli::plural(sum.snvs, "SNV"), cli::plural(runner.passes(), "forward pass", "forward passes"), window, batch);
             return 0;
         }
 
@@ -134,7 +95,7 @@ int main_track(int argc, char** argv) {
         to.format = track_format(out_type, which.size() == 1 ? out_path : "");
         to.provenance = provenance;
         to.write_index = write_index;
-        bases = write_tracks(ref, runner, merged, window, rc, which, to, [&](int64_t n) { progress.add(n); });
+        const int64_t bases = write_tracks(ref, runner, merged, window, rc, which, to, [&](int64_t n) { progress.add(n); });
         progress.finish();
         if (common.verbosity > 0)
             fmt::print(stderr, "janusdna track: {} scored in {}, {}; {} (window {}, batch {})\n", cli::plural(bases, "base"),

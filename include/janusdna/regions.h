@@ -18,6 +18,10 @@ struct Region {
     int64_t end = 0;
     std::string name;  // label for output: BED column 4, or "contig:beg+1-end"
     char strand = '+'; // '+', '-' (read the reverse complement) or '.' (unknown; treated as '+')
+    // The input's own name for the contig when --chr-prefix or --rename-chrs matched it to the reference's
+    // (chr20 for the reference's 20); empty when they are the same. Outputs name the contig as the input does.
+    std::string input_contig;
+    const std::string& output_contig() const { return input_contig.empty() ? contig : input_contig; }
 };
 
 // Parses a 1-based inclusive region string with htslib's hts_parse_region, names looked up in ref:
@@ -56,11 +60,17 @@ std::vector<std::string> split_region_list(const std::string& text, const Refere
 // parse_region after matching the contig name with `contigs` (the returned Region names the reference's contig).
 Region parse_region(const std::string& text, const Reference& ref, const ContigMatcher& contigs, WarnFn warn);
 
+// Renames r.contig to the reference's name for it (ContigMatcher::to_reference), keeping the input's in
+// r.input_contig when they differ.
+void match_contig(Region& r, const Reference& ref, const ContigMatcher& contigs);
+
 // The regions of -r TEXT... (each a comma-separated list) and of the BED file bed_path ("" for none, "-" for
 // stdin), in that order, checked against ref with contig names matched by `contigs`. Errors name the region
-// text or the BED file and line.
+// text or the BED file and line; a BED file without regions is an error, as every empty input is (README).
+// sorted_bed: the BED must be sorted (contigs contiguous, starts non-decreasing), as bedtools' -sorted mode expects.
 std::vector<Region> collect_regions(const std::vector<std::string>& texts, const std::string& bed_path,
-                                    const Reference& ref, const ContigMatcher& contigs, WarnFn warn);
+                                    const Reference& ref, const ContigMatcher& contigs, WarnFn warn,
+                                    bool sorted_bed = false);
 
 // Checks a region (e.g. from BED) against ref. where ("regions.bed:12") prefixes the messages.
 // A region extending past the contig end is clipped in place after warn("WHERE: region ... extends past

@@ -18,14 +18,14 @@ void append_values(fmt::memory_buffer& buf, const float* v, int64_t n) {
 } // namespace
 
 std::string bed6(const Region& r) {
-    return fmt::format("{}\t{}\t{}\t{}\t0\t{}", r.contig, r.beg, r.end, r.name, r.strand == '-' ? '-' : '+');
+    return fmt::format("{}\t{}\t{}\t{}\t0\t{}", r.output_contig(), r.beg, r.end, r.name, r.strand == '-' ? '-' : '+');
 }
 
 PooledTextSink::PooledTextSink(const std::string& path, int64_t hidden) : out_(path), hidden_(hidden) {}
 
 void PooledTextSink::pooled(const Region& r, const float* mean, int64_t, int64_t) {
     fmt::memory_buffer buf;
-    fmt::format_to(std::back_inserter(buf), "{}\t{}\t{}\t{}", r.contig, r.beg, r.end, r.name);
+    fmt::format_to(std::back_inserter(buf), "{}\t{}\t{}\t{}", r.output_contig(), r.beg, r.end, r.name);
     append_values(buf, mean, hidden_);
     out_.write(std::string_view(buf.data(), buf.size()));
 }
@@ -39,7 +39,7 @@ void PerBaseTsvSink::rows(const Region& r, int64_t first, const float* rows, con
     for (int64_t t = 0; t < n; ++t) {
         const int64_t i = first + t;                                    // row within the region
         const int64_t pos = r.strand == '-' ? r.end - i : r.beg + i + 1; // 1-based contig position
-        fmt::format_to(std::back_inserter(buf), "{}\t{}\t{}", r.contig, pos, base_of_id(ids[t]));
+        fmt::format_to(std::back_inserter(buf), "{}\t{}\t{}", r.output_contig(), pos, base_of_id(ids[t]));
         append_values(buf, rows + t * hidden_, hidden_);
         if (buf.size() > (1 << 16)) { out_.write(std::string_view(buf.data(), buf.size())); buf.clear(); }
     }

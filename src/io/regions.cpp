@@ -8,6 +8,7 @@
 #include <cctype>
 #include <charconv>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <cstring>
 #include <utility>
@@ -24,7 +25,7 @@ namespace janusdna {
 namespace {
 
 std::string default_name(const Region& region) {
-    return fmt::format("{}:{}-{}", region.contig, region.beg + 1, region.end);
+    return fmt::format("{}:{}-{}", region.output_contig(), region.beg + 1, region.end);
 }
 
 // What hts_parse_region asked about. htslib tries the whole string first, then the part before the last
@@ -310,22 +311,50 @@ Region parse_region(const std::string& text, const Reference& ref, const ContigM
     }
     const std::string mapped = contigs.to_reference(contig, ref);
     if (mapped == contig) return parse_region(text, ref, warn);
-    return parse_region(mapped.find(':') == std::string::npos ? mapped + rest : "{" + mapped + "}" + rest, ref, warn);
+    Region r = parse_region(mapped.find(':') == std::string::npos ? mapped + rest : "{" + mapped + "}" + rest, ref, warn);
+    r.input_contig = contig;
+    r.name = default_name(r);
+    return r;
+}
+
+void match_contig(Region& r, const Reference& ref, const ContigMatcher& contigs) {
+    const std::string mapped = contigs.to_reference(r.contig, ref);
+    if (mapped == r.contig) return;
+    r.input_contig = r.contig;
+    r.contig = mapped;
 }
 
 std::vector<Region> collect_regions(const std::vector<std::string>& texts, const std::string& bed_path,
-                                    const Reference& ref, const ContigMatcher& contigs, WarnFn warn) {
+                                    const Reference& ref, const ContigMatcher& contigs, WarnFn warn, bool sorted_bed) {
     std::vector<Region> regions;
     for (const std::string& t : texts)
         for (const std::string& one : split_region_list(t, ref)) regions.push_back(parse_region(one, ref, contigs, warn));
     if (!bed_path.empty()) {
         BedReader bed(bed_path);
         Region r;
+        size_t n = 0;
+        std::set<std::string> done_contigs;
+        std::string prev_contig;
+        int64_t prev_beg = -1;
         while (bed.next(r)) {
-            r.contig = contigs.to_reference(r.contig, ref);
-            check_region(r, ref, bed.display_name() + ":" + std::to_string(bed.line_number()), warn);
+            const std::string where = bed.display_name() + ":" + std::to_string(bed.line_number());
+            if (sorted_bed && r.contig == prev_contig && r.beg < prev_beg)
+                throw Error(fmt::format("{}: BED is not sorted ({} {} after {} {}); sort it with `sort -k1,1 -k2,2n` or "
+                                        "`bedtools sort`", where, r.contig, r.beg, prev_contig, prev_beg));
+            if (sorted_bed && r.contig != prev_contig) {
+                if (done_contigs.count(r.contig))
+                    throw Error(fmt::format("{}: BED is not sorted (contig {} appears again after {}); sort it with "
+                                            "`sort -k1,1 -k2,2n` or `bedtools sort`", where, r.contig, prev_contig));
+                if (!prev_contig.empty()) done_contigs.insert(prev_contig);
+                prev_contig = r.contig;
+            }
+            prev_beg = r.beg;
+            match_contig(r, ref, contigs);
+            check_region(r, ref, where, warn);
             regions.push_back(r);
+            ++n;
         }
+        if (n == 0) throw Error(fmt::format("{}: no regions in the BED file", bed.display_name()));
     }
     return regions;
 }

@@ -58,6 +58,17 @@ if [ -w /dev/full ]; then
   one_error full "writ"
 fi
 
+# --- -O: one vocabulary everywhere; format names are aliases of the letters; a type the command does not write is
+# refused at parsing (a usage error: the line, then the --help hint) naming the ones it does --------------------------------------------------------------
+run o_v 0 "$BIN" predict -O v "$DATA/tiny-midattn.fa";     cmp -s o_v.out predict.out && ok || bad "predict -O v differs from the default"
+run o_tsv 0 "$BIN" predict -O tsv "$DATA/tiny-midattn.fa"; cmp -s o_tsv.out predict.out && ok || bad "predict -O tsv (alias of v) differs"
+run o_bad 1 "$BIN" predict -O b -o x.bcf "$DATA/tiny-midattn.fa"; usage_error o_bad "one of v, safetensors"; no_file x.bcf
+run o_ebed 0 "$BIN" embed --records "$DATA/tiny-midattn.fa" -O bed -o e_bed.txt
+run o_ev 0 "$BIN" embed --records "$DATA/tiny-midattn.fa" -O v -o e_v.txt
+cmp -s e_bed.txt e_v.txt && [ -s e_v.txt ] && ok || bad "embed -O bed (alias of v) differs from -O v"
+run o_ebad 1 "$BIN" embed --records "$DATA/tiny-midattn.fa" -O bw -o e.bw; usage_error o_ebad "one of v, npy, safetensors"
+run o_tbw 1 "$BIN" track -O npy -o t.npy -r 20:1001-1100 "$DATA/variants/ref.fa"; usage_error o_tbw "npy is not an output type"
+
 # --- an option that takes values takes one per occurrence: the positional argument after it stays positional -----
 REF=$DATA/variants/ref.fa
 run opt_last 0 "$BIN" track --window 64 -O bedgraph --no-version -r 20:1001-1100 -r 20:2001-2050 "$REF"

@@ -108,9 +108,14 @@ bedtools makewindows -g genome.txt -w 500 | awk '$2 >= 0 && $3 <= 1500' \
 
 # --- errors, tried as a new user would: one line, non-zero exit, no partial output -----------------------------
 run chr 1 $E -r chr20:1-100 -O npy -o chr "$IO/ref.fa";          one_error chr 'did you mean "20"'; no_file chr.npy; no_file chr.bed
-run chrfix 0 $E -r chr20:1-100 --chr-prefix --pool mean "$IO/ref.fa"; [ "$(cut -f1-4 chrfix.out)" = "$(printf '20\t0\t100\t20:1-100')" ] && ok || bad "--chr-prefix -r"
+# --chr-prefix: regions and outputs keep the input's names (chr20), with the values of the reference's 20.
+run chrfix 0 $E -r chr20:1-100 --chr-prefix --pool mean "$IO/ref.fa"; run chr20 0 $E -r 20:1-100 --pool mean "$IO/ref.fa"
+[ "$(cut -f1-4 chrfix.out)" = "$(printf 'chr20\t0\t100\tchr20:1-100')" ] && [ "$(cut -f5- chrfix.out)" = "$(cut -f5- chr20.out)" ] \
+  && ok || bad "--chr-prefix -r: $(cut -f1-4 chrfix.out)"
 printf 'chr20\t0\t100\tx\n' > chr.bed
-run chrbed 0 $E -R chr.bed --chr-prefix "$IO/ref.fa";           [ "$(cut -f1-4 chrbed.out)" = "$(printf '20\t0\t100\tx')" ] && ok || bad "--chr-prefix -R"
+run chrbed 0 $E -R chr.bed --chr-prefix "$IO/ref.fa";           [ "$(cut -f1-4 chrbed.out)" = "$(printf 'chr20\t0\t100\tx')" ] && ok || bad "--chr-prefix -R"
+run chrbase 0 $E -r chr20:1-50 --chr-prefix "$IO/ref.fa";       run base20 0 $E -r 20:1-50 "$IO/ref.fa"
+[ "$(cut -f1 chrbase.out | sort -u)" = chr20 ] && [ "$(cut -f2- chrbase.out)" = "$(cut -f2- base20.out)" ] && ok || bad "--chr-prefix per base"
 run nocontig 1 $E -r chrQ:1-100 -o q.tsv "$IO/ref.fa";           one_error nocontig 'it has: 20'; no_file q.tsv
 run past 0 $E -r 20:1900-2500 --pool mean "$IO/ref.fa";          grep -q "clipped" past.err && [ "$(cut -f3 past.out)" = 2000 ] && ok || bad "past end not clipped"
 run emptyreg 1 $E -r 20:200-100 -o e.tsv "$IO/ref.fa";           one_error emptyreg "20:200-100"; no_file e.tsv

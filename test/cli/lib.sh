@@ -45,6 +45,11 @@ one_error() {
   if [ "$n" -ne 1 ]; then bad "$1: expected one error line, got $n: $(head -3 "$1.err")"; return; fi
   if grep -q -- "$2" "$1.err" && grep -q "^janusdna " "$1.err"; then ok; else bad "$1: error '$(cat "$1.err")' lacks '$2'"; fi
 }
+# usage_error NAME TEXT: a command-line usage error: "janusdna CMD: ...TEXT..." and the --help hint.
+usage_error() {
+  if [ "$(wc -l < "$1.err")" = 2 ] && head -1 "$1.err" | grep -q -- "^janusdna .*$2" && grep -q -- "--help" "$1.err"; then ok
+  else bad "$1: expected a usage error with '$2', got: $(head -3 "$1.err")"; fi
+}
 # same_numbers A B [TOL]: two tables equal except that numbers may differ by TOL (default 2e-6) or by one unit of
 # the last digit A prints, at most the 6th significant digit (12.3457 is good to 1e-4: a rounding flip of the
 # last digit is not a failure).

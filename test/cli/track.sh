@@ -69,6 +69,15 @@ cat r1.out r2.out > r12.txt; [ "$(wc -l < rr.out)" = 200 ] && cmp -s rr.out r12.
 printf '20\t1000\t1100\n20\t2000\t2100\n' > two.bed
 run bedR 0 "$BIN" track --window 64 -R two.bed -O bedgraph --no-version "$REF"
 cmp -s bedR.out r12.txt && ok || bad "-R BED differs from the same regions given with -r"
+# --chr-prefix: the output names the contig as the regions do (chr20), with the values of the reference's 20, in
+# bedGraph and in --all-snvs VCF records and header; one contig asked for under two names is refused.
+run chrp 0 "$BIN" track --window 64 -r chr20:1001-1100 --chr-prefix -O bedgraph --no-version "$REF"
+[ "$(cut -f1 chrp.out | sort -u)" = chr20 ] && [ "$(cut -f2- chrp.out)" = "$(cut -f2- r1.out)" ] && ok || bad "--chr-prefix bedGraph: $(head -1 chrp.out)"
+run chrsnv 0 "$BIN" track --all-snvs --window 64 --chr-prefix -r chr20:1001-1010 --no-version "$REF"
+run snv20 0 "$BIN" track --all-snvs --window 64 -r 20:1001-1010 --no-version "$REF"
+[ "$(grep -v '^#' chrsnv.out | cut -f1 | sort -u)" = chr20 ] && grep -q '^##contig=<ID=chr20,length=' chrsnv.out \
+  && [ "$(grep -v '^#' chrsnv.out | cut -f2-)" = "$(grep -v '^#' snv20.out | cut -f2-)" ] && ok || bad "--chr-prefix --all-snvs"
+run twonames 1 "$BIN" track --window 64 -r chr20:1001-1100 -r 20:2001-2100 --chr-prefix "$REF"; one_error twonames "both"
 run bw 0 "$BIN" track --window 64 -r 20:1001-1300 -o pref.bw "$REF"
 [ -s pref.bw ] && head -c 4 pref.bw | od -An -tx1 | grep -q "26 fc 8f 88" && ok || bad "not a bigWig"
 # A base's values do not depend on the region asked for, nor on --batch or -@ (bit for bit).
