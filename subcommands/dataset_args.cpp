@@ -11,7 +11,7 @@ namespace janusdna::cli {
 nlohmann::json DatasetArgs::to_json() const {
     return {{"data", data}, {"valid", valid}, {"test", test}, {"reference", reference}, {"seq_column", seq_column},
             {"label_column", label_column}, {"valid_fraction", valid_fraction}, {"folds", folds}, {"fold", fold},
-            {"split_seed", split_seed}};
+            {"split_seed", split_seed}, {"chr_prefix", chr_prefix}, {"rename_chrs", rename_chrs}};
 }
 
 DatasetArgs DatasetArgs::from_json(const nlohmann::json& j) {
@@ -19,6 +19,7 @@ DatasetArgs DatasetArgs::from_json(const nlohmann::json& j) {
     a.data = j.at("data"); a.valid = j.at("valid"); a.test = j.at("test"); a.reference = j.at("reference");
     a.seq_column = j.at("seq_column"); a.label_column = j.at("label_column"); a.valid_fraction = j.at("valid_fraction");
     a.folds = j.at("folds"); a.fold = j.at("fold"); a.split_seed = j.at("split_seed");
+    a.chr_prefix = j.value("chr_prefix", false); a.rename_chrs = j.value("rename_chrs", "");
     return a;
 }
 
@@ -31,7 +32,7 @@ std::filesystem::path model_dir(const std::string& model_path) {
 nlohmann::json DatasetArgs::to_json_for_model(const std::string& model_path) const {
     const std::filesystem::path dir = model_dir(model_path);
     DatasetArgs r = *this;
-    for (std::string* p : {&r.data, &r.valid, &r.test, &r.reference})
+    for (std::string* p : {&r.data, &r.valid, &r.test, &r.reference, &r.rename_chrs})
         if (!p->empty() && *p != "-") *p = std::filesystem::absolute(*p).lexically_normal().lexically_relative(dir).string();
     nlohmann::json j = r.to_json();
     j["paths"] = "relative to the model";
@@ -42,7 +43,7 @@ DatasetArgs DatasetArgs::from_json_for_model(const nlohmann::json& j, const std:
     DatasetArgs a = from_json(j);
     if (j.value("paths", "") != "relative to the model") return a;  // older files: as typed at fine-tuning
     const std::filesystem::path dir = model_dir(model_path);
-    for (std::string* p : {&a.data, &a.valid, &a.test, &a.reference})
+    for (std::string* p : {&a.data, &a.valid, &a.test, &a.reference, &a.rename_chrs})
         if (!p->empty() && *p != "-" && std::filesystem::path(*p).is_relative()) *p = (dir / *p).lexically_normal().string();
     return a;
 }
@@ -55,6 +56,8 @@ void add_dataset_options(CLI::App& app, DatasetArgs& a, bool data_optional) {
     app.add_option("--valid", a.valid, "validation split file (replaces the dataset's)")->group("Dataset");
     app.add_option("--test", a.test, "test split file (replaces the dataset's)")->group("Dataset");
     app.add_option("-f,--fasta-ref", a.reference, "indexed FASTA for BED and GenomicBenchmarks coordinate files")->group("Dataset");
+    app.add_flag("--chr-prefix", a.chr_prefix, "match contig names that differ by a \"chr\" prefix (20 <-> chr20)")->group("Dataset");
+    app.add_option("--rename-chrs", a.rename_chrs, "rename input contigs to the reference's: a file of OLD NEW lines")->group("Dataset");
     app.add_option("--seq-column", a.seq_column, "CSV/TSV column holding the sequence")->group("Dataset");
     app.add_option("--label-column", a.label_column, "CSV/TSV column (name), BED column (1-based number) or FASTA "
                                                      "header KEY=VALUE key holding the label")->group("Dataset");
@@ -68,6 +71,7 @@ void add_dataset_options(CLI::App& app, DatasetArgs& a, bool data_optional) {
 Dataset load_split(const DatasetArgs& a, const std::vector<std::string>& classes, const WarnFn& warn) {
     DatasetOptions o;
     o.reference = a.reference;
+    o.contigs = ContigMatcher(a.chr_prefix, a.rename_chrs);
     o.seq_column = a.seq_column;
     o.label_column = a.label_column;
     o.classes = classes;
@@ -84,20 +88,6 @@ Dataset load_split(const DatasetArgs& a, const std::vector<std::string>& classes
         d.description += fmt::format("; validation = {:g} of train (seed {})", a.valid_fraction, a.split_seed);
     }
     return d;
-}
-
-std::vector<std::string> sequences_of(const std::vector<Example>& v) {
-    std::vector<std::string> out;
-    out.reserve(v.size());
-    for (const auto& e : v) out.push_back(e.seq);
-    return out;
-}
-
-std::vector<int> labels_of(const std::vector<Example>& v) {
-    std::vector<int> out;
-    out.reserve(v.size());
-    for (const auto& e : v) out.push_back(e.label);
-    return out;
 }
 
 } // namespace janusdna::cli

@@ -12,6 +12,8 @@ namespace janusdna::cli {
 
 struct DatasetArgs {
     std::string data, valid, test, reference;
+    bool chr_prefix = false;      // --chr-prefix, --rename-chrs: coordinate files' contig names -> the reference's
+    std::string rename_chrs;
     std::string seq_column = "sequence", label_column = "label";
     double valid_fraction = 0.1;  // used only when the dataset has no validation split
     int folds = 0, fold = 1;      // --folds K: validation = fold `fold` of K (stratified), training = the rest
@@ -32,9 +34,5 @@ void add_dataset_options(CLI::App& app, DatasetArgs& a, bool data_optional);
 // own validation split, else a stratified `valid_fraction` of train. `classes` fixes the class order (a
 // fine-tuned model's). Throws Error.
 Dataset load_split(const DatasetArgs& a, const std::vector<std::string>& classes, const WarnFn& warn);
-
-// Sequences and labels of a split, as the library wants them.
-std::vector<std::string> sequences_of(const std::vector<Example>& v);
-std::vector<int> labels_of(const std::vector<Example>& v);
 
 } // namespace janusdna::cli

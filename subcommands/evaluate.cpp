@@ -23,13 +23,13 @@ namespace {
 
 enum Mode { kClassification = 1, kVariants = 2, kLm = 4 };
 
-// The options that belong to some modes only (named as CLI11 finds them); -o, --json, --tsv and the common options
-// are shared by all three.
+// The options that belong to some modes only (named as CLI11 finds them); -f, --chr-prefix, --rename-chrs, -o,
+// --json, --tsv and the common options are shared by all three.
 const std::pair<int, std::vector<const char*>> kModeOptions[] = {
     {kClassification, {"--valid", "--test", "--seq-column", "--label-column", "--valid-fraction", "--folds", "--fold",
                        "--split-seed", "--batch"}},
     {kClassification | kLm, {"data", "--model"}},
-    {kClassification | kVariants, {"--fasta-ref", "--plot"}},
+    {kClassification | kVariants, {"--plot"}},
     {kVariants, {"--score", "--direction", "--label-id", "--label-info", "--positive", "--effect-info", "--markov-order",
                  "--bootstrap", "--seed"}},
     {kLm, {"--region", "--regions-file", "--train-regions", "--markov-train", "--window", "--markov-max-order"}},
@@ -132,9 +132,14 @@ int main_evaluate(int argc, char** argv) {
         EvalReport report;
         if (mode == kVariants) {
             va.reference = data.reference;
+            va.contigs = ContigMatcher(data.chr_prefix, data.rename_chrs);
             report = evaluate_variants(va, warn);
         } else if (mode == kLm) {
-            if (data.data.empty()) throw Error("--lm needs the reference FASTA as DATA");
+            if (!data.data.empty() && !data.reference.empty() && data.data != data.reference)
+                throw Error(fmt::format("two references given: -f {} and {}; give one", data.reference, data.data));
+            if (data.data.empty()) data.data = data.reference;
+            if (data.data.empty()) throw Error("--lm needs the reference FASTA: DATA or -f FILE");
+            la.contigs = ContigMatcher(data.chr_prefix, data.rename_chrs);
             if (models.size() > 1) throw Error("--lm takes one model");
             la.reference = data.data;
             LoadedModel m = cli::open_model(cli::ModelOptions{models.empty() ? "" : models[0]}, common, "evaluate");
@@ -150,6 +155,8 @@ int main_evaluate(int argc, char** argv) {
                 if (given("--valid")) a.valid = data.valid;
                 if (given("--test")) a.test = data.test;
                 if (given("--fasta-ref")) a.reference = data.reference;
+                if (given("--chr-prefix")) a.chr_prefix = data.chr_prefix;
+                if (given("--rename-chrs")) a.rename_chrs = data.rename_chrs;
                 if (given("--seq-column")) a.seq_column = data.seq_column;
                 if (given("--label-column")) a.label_column = data.label_column;
                 if (given("--valid-fraction")) a.valid_fraction = data.valid_fraction;

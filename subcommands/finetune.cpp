@@ -85,8 +85,8 @@ int main_finetune(int argc, char** argv) {
         if (is_classifier(m)) throw Error(fmt::format("{}: already fine-tuned; give a pretrained model", model_path));
         torch::manual_seed(seed);
         SequenceClassifier clf(m.model, static_cast<int64_t>(d.classes.size()), pooling_of(o.pooling));
-        Finetuner ft(clf, o, cli::sequences_of(d.train), cli::labels_of(d.train), cli::sequences_of(d.valid),
-                     cli::labels_of(d.valid), static_cast<int>(d.classes.size()));
+        Finetuner ft(clf, o, sequences_of(d.train), labels_of(d.train), sequences_of(d.valid),
+                     labels_of(d.valid), static_cast<int>(d.classes.size()));
         if (!resume.empty()) {
             const nlohmann::json was = ft.load_checkpoint(resume); // the checkpoint's "extra"
             set_interrupt_hint(fmt::format("resume with: janusdna finetune --resume {} and the same options", resume));

@@ -21,7 +21,8 @@ int main_pretrain(int argc, char** argv) {
     PretrainOptions p;
     TrainOptions& o = p.train;
     cli::CommonOptions common;
-    app.add_option("genome", p.genome, "indexed FASTA (plain or bgzipped)")->required()->group("Input");
+    cli::ReferenceOptions genome;
+    cli::add_reference_options(app, genome, true);
     app.add_option("-o,--output", p.out_path, "final model file (.safetensors)")->required()->group("Output");
     auto* g_model = app.add_option_group("Model", "one of");
     g_model->add_option("--preset", p.preset, std::string("paper configuration: ") + ModelConfig::preset_names());
@@ -66,6 +67,8 @@ int main_pretrain(int argc, char** argv) {
         if (o.steps < 1 || o.batch < 1) throw Error("--steps and --batch must be at least 1");
         if (o.seq_len < cli::kMinWindow)
             throw Error(fmt::format("--seq-len {} is too short: at least {} bp are needed", o.seq_len, cli::kMinWindow));
+        p.genome = genome.path();
+        p.contigs = genome.contigs();
         p.command = cli::command_line(argc, argv);
         if (const char* crash = std::getenv("JANUSDNA_TEST_KILL_IN_CHECKPOINT")) // tests: die mid-write at this step
             p.test_crash_in_checkpoint = std::atoll(crash);

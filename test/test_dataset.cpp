@@ -35,16 +35,6 @@ std::string read_error(const std::string& path, const DatasetOptions& options = 
     });
 }
 
-std::vector<std::string> seqs_of(const std::vector<Example>& examples) {
-    std::vector<std::string> out;
-    for (const auto& ex : examples) out.push_back(ex.seq);
-    return out;
-}
-std::vector<int> labels_of(const std::vector<Example>& examples) {
-    std::vector<int> out;
-    for (const auto& ex : examples) out.push_back(ex.label);
-    return out;
-}
 std::vector<std::string> wheres_of(const std::vector<Example>& examples) {
     std::vector<std::string> out;
     for (const auto& ex : examples) out.push_back(ex.where);
@@ -119,7 +109,7 @@ TEST_CASE("dataset: a fixed class order replaces the derived one") {
 TEST_CASE("dataset: CSV with RFC 4180 quoting, CRLF, a byte-order mark and blank lines") {
     std::vector<std::string> raw;
     const auto examples = read_labelled(kEval + "/quoted.csv", {}, raw);
-    CHECK(seqs_of(examples) == std::vector<std::string>{"ACGTN", "ACGT", "GGCC", "TTAA"});
+    CHECK(sequences_of(examples) == std::vector<std::string>{"ACGTN", "ACGT", "GGCC", "TTAA"});
     CHECK(raw == std::vector<std::string>{"pos", "neg", "pos", "neg"});
     CHECK(wheres_of(examples) == std::vector<std::string>{kEval + "/quoted.csv:2", kEval + "/quoted.csv:3",
                                                           kEval + "/quoted.csv:5", kEval + "/quoted.csv:6"});
@@ -135,7 +125,7 @@ TEST_CASE("dataset: TSV, plain and gzip; integer labels sort numerically") {
         const Dataset d = load_dataset(kEval + "/" + name, "", "", {});
         CHECK(d.classes == std::vector<std::string>{"0", "1", "2", "10"});
         CHECK(labels_of(d.train) == std::vector<int>{2, 3, 0, 1, 3});
-        CHECK(seqs_of(d.train) == std::vector<std::string>{"ACGT", "CCCC", "GGGG", "TTTT", "ACGN"});
+        CHECK(sequences_of(d.train) == std::vector<std::string>{"ACGT", "CCCC", "GGGG", "TTTT", "ACGN"});
         CHECK(d.train[4].where == kEval + "/" + name + ":6");
     }
     // Columns by name, in any order.
@@ -151,7 +141,7 @@ TEST_CASE("dataset: FASTA labels from label=X or the last word, plain and bgzip"
         CAPTURE(name);
         std::vector<std::string> raw;
         const auto examples = read_labelled(kEval + "/" + name, {}, raw);
-        CHECK(seqs_of(examples) == std::vector<std::string>{"ACGTACGTACGT", "ACGTNN", "GGGG"});
+        CHECK(sequences_of(examples) == std::vector<std::string>{"ACGTACGTACGT", "ACGTNN", "GGGG"});
         CHECK(raw == std::vector<std::string>{"promoter", "enhancer", "enhancer"});
         CHECK(wheres_of(examples) == std::vector<std::string>{kEval + "/" + name + ":1", kEval + "/" + name + ":4",
                                                               kEval + "/" + name + ":6"});
@@ -195,10 +185,10 @@ TEST_CASE("dataset: GenomicBenchmarks directory of per-class sequence files") {
     const Dataset d = load_dataset(kEval + "/gb-seq", "", "", {});
     CHECK(d.classes == std::vector<std::string>{"negative", "positive"});
     // Natural file order: 1.txt, 2.txt, 10.txt; line breaks and '\r' dropped; upper-cased.
-    CHECK(seqs_of(d.train) ==
+    CHECK(sequences_of(d.train) ==
           std::vector<std::string>{"AAAACCCC", "AAAAGGGG", "AAAATTTT", "CCCCAAAA", "CCCCGGGG"});
     CHECK(labels_of(d.train) == std::vector<int>{0, 0, 0, 1, 1});
-    CHECK(seqs_of(d.test) == std::vector<std::string>{"GGGGAAAA", "TTTTAAAA"});
+    CHECK(sequences_of(d.test) == std::vector<std::string>{"GGGGAAAA", "TTTTAAAA"});
     CHECK(labels_of(d.test) == std::vector<int>{0, 1});
     CHECK(d.valid.empty());
     CHECK(d.train[2].where == kEval + "/gb-seq/train/negative/10.txt:1");
@@ -217,7 +207,7 @@ TEST_CASE("dataset: GenomicBenchmarks directory of per-class coordinate files") 
     CHECK(d.train[2].seq.substr(0, 30) == "TCAATGCTCCTGGGAGCGTGAACTGCATTA");
     CHECK(d.train[3].seq == "ACGTNNNNNN");
     CHECK(labels_of(d.train) == std::vector<int>{0, 0, 1, 1});
-    CHECK(seqs_of(d.test) == std::vector<std::string>{"TTTGTATTTTTAGTAGAGAC", "CGTGGTGGCTTACACCTAGA"});
+    CHECK(sequences_of(d.test) == std::vector<std::string>{"TTTGTATTTTTAGTAGAGAC", "CGTGGTGGCTTACACCTAGA"});
     CHECK(d.train[0].where == kEval + "/gb-coord/train/negative.csv.gz:2");
 
     CHECK(error_of([&] { load_dataset(kEval + "/gb-coord", "", "", {}); }) ==

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "janusdna/regions.h"
 #include "janusdna/fasta.h"  // WarnFn
 
 namespace janusdna {
@@ -30,6 +31,8 @@ struct DatasetOptions {
     // FASTA (plain, or bgzipped with .fai/.gzi; a missing .fai is built) for the formats that give coordinates
     // rather than sequences: BED files and GenomicBenchmarks coordinate CSVs. Unused otherwise.
     std::string reference;
+    // The coordinate files' contig names -> the reference's (--chr-prefix, --rename-chrs).
+    ContigMatcher contigs;
     // CSV/TSV: the columns holding the sequence and the label, by header name.
     // FASTA: label_column is the KEY of "KEY=VALUE" in the header comment ("label=X").
     // BED: label_column is a 1-based column number; the default "label" means column 4 (the BED name column).
@@ -65,6 +68,10 @@ struct DatasetOptions {
 // opened, has no examples, or a format that cannot be told; and when a BED file is given without a reference.
 std::vector<Example> read_labelled(const std::string& path, const DatasetOptions& options,
                                    std::vector<std::string>& label_names_out);
+
+// The sequences and the labels of a split, in order, as the classifiers and baselines take them.
+std::vector<std::string> sequences_of(const std::vector<Example>& examples);
+std::vector<int> labels_of(const std::vector<Example>& examples);
 
 // Loads a dataset. data may be
 //  - a directory with train.csv, dev.csv and test.csv (GUE, Nucleotide Transformer; dev is the validation split;

@@ -16,6 +16,7 @@
 
 #include "janusdna/dataset.h"
 #include "janusdna/error.h"
+#include "janusdna/regions.h"
 
 namespace janusdna {
 
@@ -88,6 +89,7 @@ struct VariantEvalOptions {
     std::string positive;                 // the label_info string that means positive
     std::string effect_info;              // numeric INFO tag of a measured effect (Spearman correlation)
     std::string reference;                // FASTA the Markov baseline is counted on (the variants' contigs)
+    ContigMatcher contigs;                // the VCF's contig names -> the reference's (--chr-prefix, --rename-chrs)
     int markov_order = 5;
     int bootstrap = 1000;                 // resamples of the 95% intervals
     uint64_t seed = 1;
@@ -110,6 +112,7 @@ struct LmEvalOptions {
                                        // ("": the rest of the evaluated contigs)
     std::string markov_train;          // records mode: FASTA the Markov model is counted on ("": the evaluated records)
     int markov_max_order = 5;          // Markov orders 0..this are tried (at most 6)
+    ContigMatcher contigs;             // the regions' contig names -> the reference's (--chr-prefix, --rename-chrs)
 };
 
 // Bits per base of `model` (its LM head, probabilities over A/C/G/T) on the regions of o.reference, or on every

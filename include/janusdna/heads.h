@@ -4,12 +4,11 @@
 #pragma once
 #include <torch/types.h>
 
+#include "janusdna/tokenizer.h"  // base_index
+
 namespace janusdna {
 
 // logits [..., V] -> log p(base) [..., 4] over A, C, G, T (token ids 7..10), renormalised over the four.
 torch::Tensor base_log_probs(const torch::Tensor& logits);
-
-// Index 0..3 of a base (A, C, G, T, either case), -1 for anything else.
-int base_index(char b);
 
 } // namespace janusdna

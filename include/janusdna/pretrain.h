@@ -27,6 +27,7 @@ struct PretrainOptions {
     // = every contig), less the held-out valid_regions and test_regions (each a BED file or a region string).
     std::string regions;
     std::vector<std::string> valid_regions, test_regions;
+    ContigMatcher contigs;                // the regions' contig names -> the genome's (--chr-prefix, --rename-chrs)
     TrainOptions train;
     std::string command;                  // recorded in the model's training metadata ("janusdna pretrain ...")
     // Tests only: at this checkpoint step (0 = never), write half of the checkpoint's temporary file and SIGKILL

@@ -29,6 +29,9 @@ struct Tokens {
 // (a non-printable byte is written as \xNN).
 Tokens tokenize(std::string_view seq, std::string_view source, std::string_view record, int64_t first_pos = 1);
 
+// Index 0..3 of a base (A, C, G, T, either case), -1 for anything else.
+int base_index(char b);
+
 // Returns the upper-case base of a token id: 'A','C','G','T' for 7..10 and 'N' for every other id
 // ([PAD], N and the special tokens), so that it can be used on any model output without a check.
 char base_of_id(int64_t id);

@@ -16,6 +16,7 @@
 
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
+#include "janusdna/regions.h"
 #include "janusdna/model.h"
 #include "janusdna/optim.h"
 #include "janusdna/safetensors.h"
@@ -51,9 +52,10 @@ std::vector<Interval> subtract_intervals(const std::vector<Interval>& intervals,
 // The intervals of `spec`: a BED file when `spec` names a readable file ("-" = stdin), else one region string such
 // as 20:58,000,001-60,000,000 (parse_region), each checked against ref; an end past its contig's end is clipped
 // after warn(...). Every interval gets `split`; with split "" a BED row's 4th column says train, valid or test
-// (any other name, and a region string, is "train"). Throws Error naming the file and line, or the region text.
+// (any other name, and a region string, is "train"). Contig names are matched to the reference's by `contigs`
+// (--chr-prefix, --rename-chrs). Throws Error naming the file and line, or the region text.
 std::vector<Interval> read_intervals(const std::string& spec, const Reference& ref, const std::string& split,
-                                     WarnFn warn = {});
+                                     WarnFn warn = {}, const ContigMatcher& contigs = ContigMatcher());
 
 // Draws training windows deterministically from intervals of a reference.
 class WindowSampler {

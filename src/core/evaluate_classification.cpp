@@ -16,19 +16,6 @@ namespace janusdna {
 
 namespace {
 
-std::vector<std::string> sequences_of(const std::vector<Example>& v) {
-    std::vector<std::string> out;
-    out.reserve(v.size());
-    for (const auto& e : v) out.push_back(e.seq);
-    return out;
-}
-
-std::vector<int> labels_of(const std::vector<Example>& v) {
-    std::vector<int> out;
-    out.reserve(v.size());
-    for (const auto& e : v) out.push_back(e.label);
-    return out;
-}
 
 std::vector<std::vector<double>> rows_of(const torch::Tensor& probs) {
     torch::Tensor p = probs.to(torch::kDouble).contiguous();

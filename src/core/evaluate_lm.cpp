@@ -56,7 +56,7 @@ EvalReport evaluate_lm(const LmEvalOptions& la, LoadedModel& m, int64_t W, const
     std::vector<std::string> eval_seqs, eval_names;
     if (by_region) {
         ref = std::make_unique<Reference>(Reference::open(la.reference, warn));
-        regions = collect_regions(la.regions, la.regions_bed, *ref, ContigMatcher(), warn);
+        regions = collect_regions(la.regions, la.regions_bed, *ref, la.contigs, warn);
         for (const auto& r : regions) {
             eval_seqs.push_back(ref->fetch(r.contig, r.beg, r.end));
             eval_names.push_back(r.contig);
@@ -98,8 +98,8 @@ EvalReport evaluate_lm(const LmEvalOptions& la, LoadedModel& m, int64_t W, const
         std::vector<Region> train;
         if (!la.train_regions.empty()) {
             // A readable file is a BED of regions, anything else a region text.
-            if (access(la.train_regions.c_str(), R_OK) == 0) train = collect_regions({}, la.train_regions, *ref, ContigMatcher(), warn);
-            else train = collect_regions({la.train_regions}, "", *ref, ContigMatcher(), warn);
+            if (access(la.train_regions.c_str(), R_OK) == 0) train = collect_regions({}, la.train_regions, *ref, la.contigs, warn);
+            else train = collect_regions({la.train_regions}, "", *ref, la.contigs, warn);
             train_what = la.train_regions;
         } else {
             std::map<std::string, std::vector<std::pair<int64_t, int64_t>>> by_contig;

@@ -269,6 +269,7 @@ const char* format_name(Format format) {
 class ReferenceCache {
 public:
     explicit ReferenceCache(const DatasetOptions& options) : options_(options) {}
+    const ContigMatcher& contigs() const { return options_.contigs; }
     // needed_by names the input in the error when no reference was given.
     const Reference& get(const std::string& needed_by) {
         if (!reference_) {
@@ -287,10 +288,12 @@ private:
     std::optional<Reference> reference_;
 };
 
-// Cuts [beg, end) of contig from the reference, reverse-complemented for strand '-', upper-cased, IUPAC codes as N.
-// Throws Error "WHERE: ..." for a missing contig or an interval past the contig end.
-std::string cut_sequence(const Reference& ref, const std::string& contig, int64_t beg, int64_t end, char strand,
-                         const std::string& where) {
+// Cuts [beg, end) of contig (named as the file names it, matched by `contigs`) from the reference,
+// reverse-complemented for strand '-', upper-cased, IUPAC codes as N. Throws Error "WHERE: ..." for a missing contig
+// or an interval past the contig end.
+std::string cut_sequence(const Reference& ref, const ContigMatcher& contigs, const std::string& input_contig,
+                         int64_t beg, int64_t end, char strand, const std::string& where) {
+    const std::string contig = contigs.to_reference(input_contig, ref);
     const int64_t len = ref.length(contig);
     if (len < 0) throw Error(fmt::format("{}: {}", where, ref.missing_contig_message(contig)));
     if (end > len)
@@ -442,7 +445,7 @@ void read_bed(const std::string& path, const DatasetOptions& options, ReferenceC
             throw Error(fmt::format("{}: no label column {} (the line has {} columns)", ex.where, label_column,
                                     column));
         if (label.empty()) throw Error(fmt::format("{}: empty label (column {})", ex.where, label_column));
-        ex.seq = cut_sequence(ref, region.contig, region.beg, region.end, region.strand, ex.where);
+        ex.seq = cut_sequence(ref, options.contigs, region.contig, region.beg, region.end, region.strand, ex.where);
         labels.emplace_back(label);
         examples.push_back(std::move(ex));
     }
@@ -614,7 +617,7 @@ void read_gb_coordinate_split(const std::string& dir, ReferenceCache& references
                     throw Error(fmt::format("{}: strand must be '+', '-' or '.', not '{}'", ex.where, s));
                 strand = s[0];
             }
-            ex.seq = cut_sequence(ref, fields[region_col], beg, end, strand, ex.where);
+            ex.seq = cut_sequence(ref, references.contigs(), fields[region_col], beg, end, strand, ex.where);
             examples.push_back(std::move(ex));
             labels.push_back(cls);
             ++count;
@@ -701,6 +704,20 @@ std::vector<Example> read_labelled(const std::string& path, const DatasetOptions
     read_any(path, options, references, examples, label_names_out);
     if (!options.classes.empty()) assign_labels(examples, label_names_out, options.classes, false);
     return examples;
+}
+
+std::vector<std::string> sequences_of(const std::vector<Example>& examples) {
+    std::vector<std::string> out;
+    out.reserve(examples.size());
+    for (const auto& e : examples) out.push_back(e.seq);
+    return out;
+}
+
+std::vector<int> labels_of(const std::vector<Example>& examples) {
+    std::vector<int> out;
+    out.reserve(examples.size());
+    for (const auto& e : examples) out.push_back(e.label);
+    return out;
 }
 
 Dataset load_dataset(const std::string& data, const std::string& valid_path, const std::string& test_path,

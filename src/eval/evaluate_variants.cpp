@@ -4,6 +4,7 @@
 
 #include "janusdna/baselines.h"
 #include "janusdna/error.h"
+#include "janusdna/tokenizer.h"
 #include "janusdna/fasta.h"
 #include "janusdna/metrics.h"
 #include "janusdna/svg_plot.h"
@@ -19,21 +20,6 @@
 #include <regex>
 
 namespace janusdna {
-
-namespace {
-
-// Index 0..3 of A, C, G, T (either case), -1 for anything else (heads.h's base_index, without its torch header).
-int base_of(char b) {
-    switch (b) {
-        case 'A': case 'a': return 0;
-        case 'C': case 'c': return 1;
-        case 'G': case 'g': return 2;
-        case 'T': case 't': return 3;
-        default: return -1;
-    }
-}
-
-} // namespace
 
 EvalReport evaluate_variants(const VariantEvalOptions& va, const WarnFn& warn) {
     if (va.label_id.empty() && va.label_info.empty() && va.effect_info.empty())
@@ -95,7 +81,7 @@ EvalReport evaluate_variants(const VariantEvalOptions& va, const WarnFn& warn) {
             bcf_unpack(rec, BCF_UN_INFO);
             const std::string where = fmt::format("{}: record {} ({}:{})", in.display_name(), records, bcf_seqname(hdr, rec), rec->pos + 1);
             if (rec->n_allele != 2 || std::strlen(rec->d.allele[0]) != 1 || std::strlen(rec->d.allele[1]) != 1 ||
-                base_of(rec->d.allele[0][0]) < 0 || base_of(rec->d.allele[1][0]) < 0) {
+                base_index(rec->d.allele[0][0]) < 0 || base_index(rec->d.allele[1][0]) < 0) {
                 ++skipped_not_snv;
                 continue;
             }
@@ -137,8 +123,9 @@ EvalReport evaluate_variants(const VariantEvalOptions& va, const WarnFn& warn) {
     std::map<std::string, std::string> contig_seq;
     for (const auto& v : vars)
         if (!contig_seq.count(v.chrom)) {
-            if (!ref.has(v.chrom)) throw Error(fmt::format("{}: contig \"{}\" is not in {}", v.where, v.chrom, va.reference));
-            contig_seq[v.chrom] = ref.fetch(v.chrom, 0, ref.length(v.chrom));
+            const std::string name = va.contigs.to_reference(v.chrom, ref);
+            if (!ref.has(name)) throw Error(fmt::format("{}: {}", v.where, ref.missing_contig_message(v.chrom)));
+            contig_seq[v.chrom] = ref.fetch(name, 0, ref.length(name));
             mk.add(contig_seq[v.chrom]);
         }
     std::vector<double> model_score, markov_score, effect;
@@ -150,7 +137,7 @@ EvalReport evaluate_variants(const VariantEvalOptions& va, const WarnFn& warn) {
         if (v.pos0 >= static_cast<int64_t>(s.size())) throw Error(fmt::format("{}: position past the contig end", v.where));
         if (std::toupper(s[v.pos0]) != v.ref) ++ref_mismatch;
         const std::array<double, 4> lp = mk.log2_probs(s, v.pos0);
-        const double llr = (lp[base_of(v.alt)] - lp[base_of(v.ref)]) * std::log(2.0);
+        const double llr = (lp[base_index(v.alt)] - lp[base_index(v.ref)]) * std::log(2.0);
         model_score.push_back(sign * v.score);
         markov_score.push_back(sign * llr);
         label.push_back(v.label);

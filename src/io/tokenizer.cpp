@@ -66,6 +66,16 @@ Tokens tokenize(std::string_view seq, std::string_view source, std::string_view 
     return tokens;
 }
 
+int base_index(char b) {
+    switch (b) {
+        case 'A': case 'a': return 0;
+        case 'C': case 'c': return 1;
+        case 'G': case 'g': return 2;
+        case 'T': case 't': return 3;
+        default: return -1;
+    }
+}
+
 char base_of_id(int64_t id) {
     switch (id) {
     case kIdA: return 'A';

@@ -3,6 +3,7 @@
 #include "janusdna/error.h"
 #include "janusdna/strings.h"
 #include "janusdna/ops.h"
+#include "ops/graph.h"
 #include "janusdna/parallel.h"
 
 #include <torch/torch.h>
@@ -17,13 +18,6 @@ namespace {
 using torch::Tensor;
 
 constexpr int64_t kGrainRows = 240; // rows per parallel range (a multiple of the kernels' 6-row block)
-
-bool needs_graph(std::initializer_list<const Tensor*> ts) {
-    if (!at::GradMode::is_enabled()) return false;
-    for (const Tensor* t : ts)
-        if (t->defined() && t->requires_grad()) return true;
-    return false;
-}
 
 // True when the AVX2 kernels can run on these tensors: float32 on the CPU (with or without a graph).
 bool kernel_ok(std::initializer_list<const Tensor*> ts) {

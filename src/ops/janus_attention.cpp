@@ -3,6 +3,7 @@
 #include "janusdna/error.h"
 #include "janusdna/strings.h"
 #include "janusdna/ops.h"
+#include "ops/graph.h"
 #include "janusdna/parallel.h"
 
 #include <torch/torch.h>
@@ -160,7 +161,7 @@ torch::Tensor janus_attention(const torch::Tensor& q, const torch::Tensor& k, co
     // bytes they use through the caches (at long T the forward ran at two thirds of its in-cache rate).
     // Without a graph the copies are plain row copies of d elements (LibTorch's generic strided copy of this
     // permutation ran at ~2.4 GB/s, 3 % of an H32 forward).
-    const bool graph = at::GradMode::is_enabled() && (q.requires_grad() || k.requires_grad() || v.requires_grad());
+    const bool graph = needs_graph({&q, &k, &v});
     auto heads_first = [&](const Tensor& x) {
         if (graph) return x.transpose(1, 2).contiguous().view({B * h, T, 1, d});       // [B*h, T, 1, d]
         return swap_time_heads(x.contiguous(), B, T, h, d).view({B * h, T, 1, d});      // [B*h, T, 1, d]

@@ -2,6 +2,7 @@
 #include "janusdna/error.h"
 #include "janusdna/strings.h"
 #include "janusdna/ops.h"
+#include "ops/graph.h"
 #include "janusdna/parallel.h"
 #include "kernels/selective_scan.h"
 
@@ -206,9 +207,7 @@ torch::Tensor selective_scan(const torch::Tensor& u, const torch::Tensor& delta,
     check_inputs(u, delta, A, B, C, D, z, delta_bias);
     if (!u.device().is_cpu()) return detail::selective_scan_composite(u, delta, A, B, C, D, z, delta_bias);
     const int64_t Dn = u.size(2);
-    bool for_backward = false;
-    if (torch::GradMode::is_enabled())
-        for (const Tensor* t : {&u, &delta, &A, &B, &C, &D, &z, &delta_bias}) for_backward |= t->defined() && t->requires_grad();
+    const bool for_backward = needs_graph({&u, &delta, &A, &B, &C, &D, &z, &delta_bias});
     return SelectiveScanFn::apply(u, delta, A, B, C, D.defined() ? D : torch::zeros({Dn}, u.options()), // [D]
                                   z.defined() ? z : torch::empty({0}, u.options()),
                                   delta_bias.defined() ? delta_bias : torch::zeros({Dn}, u.options()), // [D]
@@ -225,10 +224,7 @@ torch::Tensor selective_scan_low_rank(const torch::Tensor& u, const torch::Tenso
     const int64_t Bn = u.size(0), L = u.size(1), Dn = u.size(2), R = dt_low.size(2);
     check_tensor(dt_low, "dt_low", {Bn, L, R}, "[B, L, R]", u);
     check_tensor(dt_weight, "dt_weight", {Dn, R}, "[D, R]", u);
-    bool graph = false;
-    if (torch::GradMode::is_enabled())
-        for (const Tensor* t : {&u, &dt_low, &dt_weight, &A, &B, &C, &D, &z, &delta_bias}) graph |= t->defined() && t->requires_grad();
-    if (graph || !u.device().is_cpu() || R > kernels::kScanMaxRank)
+    if (needs_graph({&u, &dt_low, &dt_weight, &A, &B, &C, &D, &z, &delta_bias}) || !u.device().is_cpu() || R > kernels::kScanMaxRank)
         return selective_scan(u, ops::linear(dt_low, dt_weight), A, B, C, D, z, delta_bias);
     // The delta argument's checks, on a stand-in of its shape (expand: no memory).
     check_inputs(u, dt_low.new_zeros({1, 1, 1}).expand({Bn, L, Dn}), A, B, C, D, z, delta_bias);

@@ -63,11 +63,11 @@ PretrainSummary pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) 
     Reference ref = Reference::open(o.genome, warn);
 
     std::vector<Interval> all;
-    if (!o.regions.empty()) all = read_intervals(o.regions, ref, "", warn);
+    if (!o.regions.empty()) all = read_intervals(o.regions, ref, "", warn, o.contigs);
     else for (const auto& c : ref.contigs()) all.push_back({c, 0, ref.length(c), "train"});
     std::vector<Interval> valid = of_split(all, "valid"), test = of_split(all, "test");
-    for (const auto& s : o.valid_regions) for (auto& iv : read_intervals(s, ref, "valid", warn)) valid.push_back(iv);
-    for (const auto& s : o.test_regions) for (auto& iv : read_intervals(s, ref, "test", warn)) test.push_back(iv);
+    for (const auto& s : o.valid_regions) for (auto& iv : read_intervals(s, ref, "valid", warn, o.contigs)) valid.push_back(iv);
+    for (const auto& s : o.test_regions) for (auto& iv : read_intervals(s, ref, "test", warn, o.contigs)) test.push_back(iv);
     std::vector<Interval> holes = valid;
     holes.insert(holes.end(), test.begin(), test.end());
     const std::vector<Interval> train = subtract_intervals(of_split(all, "train"), holes);

@@ -45,12 +45,13 @@ std::vector<Interval> subtract_intervals(const std::vector<Interval>& intervals,
 }
 
 std::vector<Interval> read_intervals(const std::string& spec, const Reference& ref, const std::string& split,
-                                     WarnFn warn) {
+                                     WarnFn warn, const ContigMatcher& contigs) {
     std::vector<Interval> out;
     if (access(spec.c_str(), R_OK) == 0 || spec == "-") {
         BedReader bed(spec);
         Region r;
         while (bed.next(r)) {
+            match_contig(r, ref, contigs);
             check_region(r, ref, fmt::format("{}:{}", bed.display_name(), bed.line_number()), warn);
             // The reference's interval file says train/valid/test in its 4th column.
             std::string s = split;
@@ -58,7 +59,7 @@ std::vector<Interval> read_intervals(const std::string& spec, const Reference& r
             out.push_back({r.contig, r.beg, r.end, s});
         }
     } else {
-        Region r = parse_region(spec, ref, warn);
+        Region r = parse_region(spec, ref, contigs, warn);
         out.push_back({r.contig, r.beg, r.end, split.empty() ? "train" : split});
     }
     return out;

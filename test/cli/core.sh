@@ -80,5 +80,9 @@ grep -q "1 region(s), 500 bases scored" opt_lm.out && ok || bad "evaluate --lm -
 run opt_valid 0 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 1 --checkpoint-every 0 \
   --valid-every 0 -@ 1 --valid-regions 20:35,001-40,000 chr20-40k.fa -o v.safetensors
 grep -q "34937 train bases" opt_valid.err && ok || bad "pretrain --valid-regions R genome.fa: $(tail -2 opt_valid.err)"
+# pretrain reads its genome as every command reads a reference: -f as well, and --chr-prefix for the regions.
+run opt_f 0 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --seq-len 64 --batch 2 --steps 1 --checkpoint-every 0 \
+  --valid-every 0 -@ 1 --valid-regions chr20:35,001-40,000 --chr-prefix -f chr20-40k.fa -o f.safetensors
+grep -q "34937 train bases" opt_f.err && ok || bad "pretrain -f REF --chr-prefix --valid-regions chr20:...: $(tail -2 opt_f.err)"
 
 finish cli-core

@@ -20,6 +20,9 @@ run lm_bed 1 "$BIN" evaluate --lm "$REF" -R empty.bed -o lm.txt;             one
 run lm_fa 1 "$BIN" evaluate --lm empty.fa -o lm.txt;                         one_error lm_fa "empty.fa"; no_file lm.txt
 run pretrain 1 "$BIN" pretrain --config "$DATA/train/tiny.config.json" --steps 1 -o m.safetensors empty.fa
 one_error pretrain "empty.fa"; no_file m.safetensors
+# A labelled dataset whose training split has no rows.
+mkdir -p ds; cp "$DATA/eval/tata-mini/dev.csv" "$DATA/eval/tata-mini/test.csv" ds/; echo "sequence,label" > ds/train.csv
+run finetune 1 "$BIN" finetune --freeze-backbone --epochs 1 -o ft.safetensors ds; one_error finetune "train.csv"; no_file ft.safetensors
 run sv_none 1 "$BIN" score-variants -f "$REF" -o s.vcf empty.fa;             one_error sv_none "empty.fa"; no_file s.vcf
 # A VCF header without records: a valid VCF out, with the header and the JANUS tags declared, and no records.
 run sv_header 0 "$BIN" score-variants -f "$REF" -o s.vcf.gz -W header.vcf

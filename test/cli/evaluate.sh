@@ -60,6 +60,18 @@ done
 run e_dir 1 "$BIN" evaluate "${EV[@]}" --direction up; one_error e_dir "direction"
 run e_score 1 "$BIN" evaluate "${EV[@]}" --score NOPE; one_error e_score "NOPE"
 
+# --- contig names and the reference, as in every command: -f names the reference in each mode (DATA too with --lm),
+# and --chr-prefix matches chr20 regions or VCF records to the reference's 20, with the same numbers -------------
+run lm_f 0 "$BIN" evaluate -@ 1 --lm -f $G -r chr20:30,001-30,500 --chr-prefix --window 128 --tsv lm_f.tsv
+cmp -s lm_f.tsv lm128.tsv && ok || bad "--lm -f REF -r chr20:... --chr-prefix differs: $(head -2 lm_f.err)"
+run lm_two 1 "$BIN" evaluate --lm -f $G $V/ref.fa -r 20:1-100; one_error lm_two "two references"
+bcftools view -h scored.vcf.gz | sed 's/^##contig=<ID=20,/##contig=<ID=chr20,/; s/^##reference=.*//' | grep -v '^$' > chr.vcf
+bcftools view -H scored.vcf.gz | sed 's/^20\t/chr20\t/' >> chr.vcf
+run ev_chr 0 "$BIN" evaluate "${EV[@]/scored.vcf.gz/chr.vcf}" --chr-prefix --tsv ev_chr.tsv
+run ev_20 0 "$BIN" evaluate "${EV[@]}" --tsv ev_20.tsv
+cmp -s ev_chr.tsv ev_20.tsv && ok || bad "--variants with chr20 records and --chr-prefix differs: $(head -2 ev_chr.err)"
+run ev_nochr 1 "$BIN" evaluate "${EV[@]/scored.vcf.gz/chr.vcf}"; one_error ev_nochr "chr20"
+
 # --- the modes are separate: an option of another mode is refused before any work, in one line naming it --------
 run e_mode_lm 1 "$BIN" evaluate -@ 1 --lm $G -r 20:30,001-30,500 --label-id X
 one_error e_mode_lm "^janusdna evaluate: --label-id belongs to evaluate --variants$"

@@ -177,6 +177,15 @@ grep -q "validation = fold 2 of 2" bed.err && ok || bad "folds not reported: $(c
 # evaluate rebuilds the fold from the model's metadata; --test (and -f) come from the command line.
 run ev_bed 0 "$BIN" evaluate -@ 1 -m BED.safetensors --test $E/regions.bed -f $E/ref.fa
 grep -q "validation = fold 2 of 2.*test n=4" ev_bed.out && ok || bad "evaluate did not rebuild the fold: $(head -1 ev_bed.out)"
+# A chr20 BED against the 20 reference with --chr-prefix: the same sequences, hence the same model and numbers; the
+# model records the option, so evaluate needs it only for files it is given anew (here --test).
+sed 's/^20\t/chr20\t/' $E/regions.bed > chr.bed
+run bed_chr 0 "$BIN" finetune "${F[@]}" --epochs 1 --folds 2 --fold 2 -f $E/ref.fa --chr-prefix -o BEDchr.safetensors chr.bed
+run ev_bed_tsv 0 "$BIN" evaluate -@ 1 -m BED.safetensors --test $E/regions.bed -f $E/ref.fa --tsv bed.tsv
+run ev_chr_tsv 0 "$BIN" evaluate -@ 1 -m BEDchr.safetensors --test chr.bed -f $E/ref.fa --tsv bedchr.tsv
+cmp -s bed.tsv bedchr.tsv && ok || bad "finetune/evaluate of a chr20 BED with --chr-prefix differ: $(head -2 ev_chr_tsv.err)"
+run bed_nochr 1 "$BIN" finetune "${F[@]}" --epochs 1 -f $E/ref.fa -o never.safetensors chr.bed; one_error bed_nochr "chr20"
+no_file never.safetensors
 
 # --- zero-shot variant effect and language modelling ------------------------------------------------------------
 V=$DATA/variants
