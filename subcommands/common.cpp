@@ -26,7 +26,7 @@ LoadedModel open_model(const ModelOptions& o, const CommonOptions& common, const
     LoadedModel m = load_model(resolve_model_path(o.path));
     if (common.verbosity >= 2)
         info(cmd, common, fmt::format("model {} (md5 {}, hidden size {}, {} layers); {} compute thread{}", m.path,
-                                      file_md5(m.path), m.config.hidden_size, m.config.num_hidden_layers, compute_threads(),
+                                      m.md5, m.config.hidden_size, m.config.num_hidden_layers, compute_threads(),
                                       compute_threads() == 1 ? "" : "s"));
     return m;
 }

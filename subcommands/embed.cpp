@@ -106,7 +106,7 @@ int main_embed(int argc, char** argv) {
             {"janusdna_version", JANUSDNA_VERSION},
             {"command", cli::command_line(argc, argv)},
             {"model", m.path},
-            {"model_md5", file_md5(m.path)},
+            {"model_md5", m.md5},
             {"reference", records ? records_path : ref_path},
             {"input", records ? "records" : (!bed_path.empty() ? "bed" : (!where.regions.empty() ? "regions" : "contigs"))},
             {"hidden_size", H},

@@ -137,7 +137,7 @@ int main_finetune(int argc, char** argv) {
         info.rc = o.rc;
         info.pooling = o.pooling;
         info.protocol = {{"dataset", data.to_json_for_model(out_path)}, {"options", o.to_json()}, {"backbone", model_path},
-                         {"backbone_md5", file_md5(model_path)}, {"train_examples", d.train.size()},
+                         {"backbone_md5", m.md5}, {"train_examples", d.train.size()},
                          {"valid_examples", d.valid.size()}, {"best_epoch", ft.best_epoch()},
                          {"best_valid_" + o.metric, ft.best_metric()}, {"history", ft.history()},
                          {"command", cli::command_line(argc, argv)}};

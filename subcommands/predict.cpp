@@ -59,7 +59,7 @@ int main_predict(int argc, char** argv) {
             po.batch = batch;
             po.format = out_type == "safetensors" ? PredictFormat::Safetensors : PredictFormat::Tsv;
             po.metadata = {{"janusdna_command", cli::command_line(argc, argv)}, {"janusdna_version", JANUSDNA_VERSION},
-                           {"model_md5", file_md5(m.path)}};
+                           {"model_md5", m.md5}};
             cli::Progress progress("predict", "bases", 0, common.progress);
             sum = predict_records(*m.model, in_path, out_path, po, [&](int64_t n) { progress.add(n); });
             progress.finish();

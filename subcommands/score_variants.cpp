@@ -124,7 +124,7 @@ int main_score_variants(int argc, char** argv) {
             bcf_hdr_append(hdr, ("##janusdnaVersion=" JANUSDNA_VERSION "+htslib-" + std::string(hts_version())).c_str());
             bcf_hdr_append(hdr, ("##janusdnaCommand=" + cli::command_line(argc, argv)).c_str());
             bcf_hdr_append(hdr, fmt::format("##janusdnaModel={} (md5 {}); reference {}; window {}; flank {}; max-indel {}; strand {}",
-                                            m.path, file_md5(m.path), fasta, window, flank < 0 ? window / 4 : flank,
+                                            m.path, m.md5, fasta, window, flank < 0 ? window / 4 : flank,
                                             max_indel, rc ? "both" : "forward").c_str());
         }
         if (bcf_hdr_sync(hdr) < 0) throw Error("cannot update the VCF header");

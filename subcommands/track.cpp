@@ -69,7 +69,7 @@ int main_track(int argc, char** argv) {
         window = cli::resolve_window(window, m, false, warn);
         Runner runner(*m.model, batch);
         const std::string provenance = no_version ? "" : fmt::format("janusdna {} ({}); model {} (md5 {}); window {}; strand {}",
-            JANUSDNA_VERSION, cli::command_line(argc, argv), m.path, file_md5(m.path), window, rc ? "both" : "forward");
+            JANUSDNA_VERSION, cli::command_line(argc, argv), m.path, m.md5, window, rc ? "both" : "forward");
         cli::Progress progress("track", "bases", 0, common.progress);
 
         if (all_snvs) {

@@ -15,6 +15,7 @@ struct LoadedModel {
     std::map<std::string, std::string> metadata;     // every metadata entry of the file
     std::map<std::string, torch::Tensor> head;       // "classifier.*" tensors of a fine-tuned model (float32)
     std::string path;
+    std::string md5;                                 // of the file, as `md5sum` prints it (provenance in outputs)
     bool lm_head = true;                             // false for a converted classifier without an LM head
 };
 

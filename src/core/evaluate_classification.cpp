@@ -134,7 +134,7 @@ EvalReport evaluate_classification(const std::vector<std::string>& models, const
         } else {
             for (size_t k = 0; k < summed.counts.size(); ++k) summed.counts[k] += r.cm.counts[k];
         }
-        runs.push_back({{"model", models[i]}, {"model_md5", file_md5(models[i])}, {"dataset", split.json},
+        runs.push_back({{"model", models[i]}, {"model_md5", m.md5}, {"dataset", split.json},
                         {"split", d.description}, {"test_examples", d.test.size()}, {"rc", lc.info.rc}, {"pooling", lc.info.pooling},
                         {"janusdna", report_json(r)}, {"kmer_logreg", report_json(b.kmer)}, {"kmer_logreg_l2", b.kmer_l2},
                         {"majority", report_json(b.majority)}});

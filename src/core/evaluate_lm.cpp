@@ -146,7 +146,7 @@ EvalReport evaluate_lm(const LmEvalOptions& la, LoadedModel& m, int64_t W, const
                                      model_bases, m.path, W, train_bases, train_what, la.markov_max_order));
     std::vector<nlohmann::json> po;
     for (double x : per_order) po.push_back(json_number(x));
-    rep.json = nlohmann::json{{"task", "lm"}, {"model", m.path}, {"model_md5", file_md5(m.path)}, {"window", W},
+    rep.json = nlohmann::json{{"task", "lm"}, {"model", m.path}, {"model_md5", m.md5}, {"window", W},
                               {"bases", model_bases}, {"markov_bits_per_base_by_order", po},
                               {"markov_train_bases", train_bases}, {"summary", summary_json(rep.methods)}};
     return rep;

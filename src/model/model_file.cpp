@@ -95,6 +95,7 @@ LoadedModel load_model(const std::string& path) {
     SafetensorsFile file = SafetensorsFile::open(path);
     LoadedModel out;
     out.path = path;
+    out.md5 = file_md5(path);
     out.metadata = file.metadata();
     auto meta = out.metadata.find("janusdna_config");
     if (meta == out.metadata.end())

@@ -154,6 +154,9 @@ run thr 1 SV -@ -1 "$V/clinvar.vcf";           one_error thr "threads"
 run one 0 SV one.vcf; grep -q "score-variants: 1 record, 1 ALT allele: 1 scored" one.err && ok || bad "plurals: $(cat one.err)"
 # -v 2 says which model was loaded.
 run v2 0 SV -v 2 "$V/clinvar.vcf"; grep -q "score-variants: model .*md5 " v2.err && ok || bad "-v 2 prints no model line"
+# The model's checksum, read once with the model, is the file's md5sum, in the -v 2 line and in the VCF header.
+sum=$(md5sum "$JANUSDNA_MODEL" | cut -d' ' -f1)
+grep -q "md5 $sum" v2.err && grep -q "$sum" v2.out && ok || bad "the model's md5 is not md5sum's $sum"
 # --rc and --no-pll run and change what they should.
 run rc 0 SV --rc "$V/clinvar.vcf"; grep -q "both strands" rc.err && ok || bad "--rc summary"
 run nopll 0 SV --no-pll "$V/clinvar.vcf"; [ "$(bcftools query -i 'JANUS_PLL!="."' -f '%POS\n' nopll.out | wc -l)" = 0 ] && ok || bad "--no-pll"
