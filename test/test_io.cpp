@@ -16,6 +16,7 @@
 
 #include <htslib/hts_log.h>
 
+#include "janusdna/delimited.h"
 #include "tempdir.h"
 #include "janusdna/error.h"
 #include "janusdna/fasta.h"
@@ -734,4 +735,43 @@ TEST_CASE("ContigMatcher: exact, rename map, then the chr prefix") {
     CHECK(error_of([&] { ContigMatcher(false, map); }).find("map.txt:1: expected two names") != std::string::npos);
     std::ofstream(map) << "a 20\na MT\n";
     CHECK(error_of([&] { ContigMatcher(false, map); }).find("renamed twice") != std::string::npos);
+}
+
+TEST_CASE("DelimitedReader: RFC 4180 quoting, trimming, blank lines; errors name FILE:LINE") {
+    TempDir dir;
+    const std::string csv = dir.file("t.csv");
+    write_file(csv, "\xEF\xBB\xBFid, seq ,label\r\n"
+                    "1, ACGT ,\"a,b\"\r\n"
+                    "\n"
+                    "2,\"GG\nCC\",\"say \"\"hi\"\"\"\n");
+    DelimitedReader r(csv, ',');
+    CHECK(r.column("seq") == 1);
+    CHECK(!r.find_column("strand"));
+    std::vector<std::string> f;
+    REQUIRE(r.next(f));
+    CHECK(f == std::vector<std::string>{"1", "ACGT", "a,b"});
+    CHECK(r.where() == csv + ":2");
+    REQUIRE(r.next(f));
+    CHECK(f == std::vector<std::string>{"2", "GG\nCC", "say \"hi\""});
+    CHECK(r.where() == csv + ":4");  // the record's first line; it spans lines 4-5
+    CHECK(!r.next(f));
+    CHECK(error_of([&] { r.column("sequence"); }) == csv + ":1: no column 'sequence' (columns: id, seq, label)");
+
+    const std::string tsv = dir.file("t.tsv");
+    write_file(tsv, "a,b\n1,2\n");
+    CHECK(error_of([&] { DelimitedReader(tsv, '\t').column("a"); }) ==
+          tsv + ":1: no column 'a' (columns: a,b); the header has commas: is the file comma-separated (.csv)?");
+    const std::string ragged = dir.file("r.csv");
+    write_file(ragged, "a,b\n1,2\n3\n");
+    DelimitedReader rr(ragged, ',');
+    CHECK(rr.next(f));
+    CHECK(error_of([&] { rr.next(f); }) == ragged + ":3: expected 2 comma-separated fields as in the header, found 1");
+    const std::string open_quote = dir.file("q.csv");
+    write_file(open_quote, "a\n\"x\n");
+    DelimitedReader rq(open_quote, ',');
+    CHECK(error_of([&] { rq.next(f); }) ==
+          open_quote + ":2: unterminated quoted field (no closing '\"' before the end of the file)");
+    write_file(dir.file("empty.csv"), "\n \n");
+    CHECK(error_of([&] { DelimitedReader(dir.file("empty.csv"), ','); }) ==
+          dir.file("empty.csv") + ": empty file (expected a header line naming the columns)");
 }

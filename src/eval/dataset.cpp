@@ -25,6 +25,7 @@
 #include <htslib/bgzf.h>
 #include <htslib/kstring.h>
 
+#include "janusdna/delimited.h"
 #include "janusdna/error.h"
 #include "janusdna/regions.h"
 #include "janusdna/tokenizer.h"
@@ -33,33 +34,6 @@ namespace janusdna {
 namespace {
 
 namespace fs = std::filesystem;
-
-bool is_blank(std::string_view s) {
-    for (char c : s)
-        if (c != ' ' && c != '\t') return false;
-    return true;
-}
-
-std::string_view trim(std::string_view s, std::string_view blanks = " \t") {
-    const size_t first = s.find_first_not_of(blanks);
-    if (first == std::string_view::npos) return {};
-    const size_t last = s.find_last_not_of(blanks);
-    return s.substr(first, last - first + 1);
-}
-
-
-std::string join(const std::vector<std::string>& items, size_t max_items = 20) {
-    std::string out;
-    for (size_t i = 0; i < items.size() && i < max_items; ++i) out += (i ? ", " : "") + items[i];
-    if (items.size() > max_items) out += fmt::format(", ... ({} in all)", items.size());
-    return out;
-}
-
-// A byte for a message: 'X' when printable, '\xNN' otherwise.
-std::string describe_byte(unsigned char c) {
-    if (c > 0x20 && c < 0x7f) return fmt::format("'{}'", static_cast<char>(c));
-    return fmt::format("'\\x{:02X}'", static_cast<unsigned>(c));
-}
 
 // Upper-cases seq in place and checks that it holds only A, C, G, T, N. In sequences cut from a reference the IUPAC
 // ambiguity codes become N (the reference is not the user's to fix; the tokenizer treats them as N anyway).
@@ -89,166 +63,6 @@ bool parse_count(std::string_view text, int64_t& value) {
     const auto result = std::from_chars(text.data(), text.data() + text.size(), value);
     return result.ec == std::errc() && result.ptr == text.data() + text.size();
 }
-
-// ---------------------------------------------------------------------------------------------------------
-// Line and delimited-record readers
-
-// Reads a text file line by line through BGZF (plain, gzip or bgzip), without '\n', a trailing '\r' and, on the
-// first line, a UTF-8 byte-order mark.
-class LineReader {
-public:
-    explicit LineReader(const std::string& path) : name_(path) {
-        struct stat st;
-        if (stat(path.c_str(), &st) != 0) throw Error(fmt::format("cannot open {}: {}", name_, std::strerror(errno)));
-        if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot open {}: is a directory", name_));
-        errno = 0;
-        file_ = bgzf_open(path.c_str(), "r");
-        if (!file_)
-            throw Error(fmt::format("cannot open {}: {}", name_, errno ? std::strerror(errno) : "not a readable file"));
-        // A bgzip file cut at a block boundary decompresses cleanly; only the missing end-of-file block tells.
-        if (file_->is_compressed && !file_->is_gzip && bgzf_check_EOF(file_) == 0) {
-            bgzf_close(file_);
-            throw Error(fmt::format("{}: truncated or corrupt compressed file (no bgzip end-of-file marker)", name_));
-        }
-    }
-    ~LineReader() {
-        ks_free(&buffer_);
-        if (file_) bgzf_close(file_);
-    }
-    LineReader(const LineReader&) = delete;
-    LineReader& operator=(const LineReader&) = delete;
-
-    // Reads the next line into line; returns false at the end of the file. Throws Error on a read error.
-    bool next(std::string& line) {
-        const int n = bgzf_getline(file_, '\n', &buffer_);
-        if (n < 0) {
-            if (n == -1) return false;
-            // htslib flags an early end of a gzip stream as an I/O error with errno unset.
-            if (!file_->is_compressed) throw Error(fmt::format("{}: read error: {}", name_, std::strerror(errno)));
-            throw Error(fmt::format("{}: truncated or corrupt compressed file", name_));
-        }
-        ++line_number_;
-        line.assign(buffer_.s, buffer_.l);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (line_number_ == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
-        return true;
-    }
-
-    int64_t line_number() const { return line_number_; }
-    const std::string& name() const { return name_; }
-
-private:
-    std::string name_;
-    BGZF* file_ = nullptr;
-    kstring_t buffer_ = KS_INITIALIZE;
-    int64_t line_number_ = 0;
-};
-
-// A CSV (RFC 4180 quoting) or TSV file with a header row. Blank lines are skipped; unquoted fields are trimmed of
-// surrounding blanks; every record must have as many fields as the header.
-class DelimitedReader {
-public:
-    DelimitedReader(const std::string& path, char delimiter) : lines_(path), delimiter_(delimiter) {
-        if (!read_record(header_))
-            throw Error(fmt::format("{}: empty file (expected a header line naming the columns)", lines_.name()));
-        header_line_ = record_line_;
-    }
-
-    // Returns the index of the column named name; throws Error "FILE:LINE: no column 'name' (columns: ...)".
-    size_t column(const std::string& name) const {
-        const auto it = std::find(header_.begin(), header_.end(), name);
-        if (it != header_.end()) return static_cast<size_t>(it - header_.begin());
-        std::string hint;
-        const char other = delimiter_ == '\t' ? ',' : '\t';
-        if (header_.size() == 1 && header_[0].find(other) != std::string::npos)
-            hint = delimiter_ == '\t' ? "; the header has commas: is the file comma-separated (.csv)?"
-                                      : "; the header has tabs: is the file tab-separated (.tsv)?";
-        throw Error(fmt::format("{}:{}: no column '{}' (columns: {}){}", lines_.name(), header_line_, name,
-                                join(header_), hint));
-    }
-    std::optional<size_t> find_column(const std::string& name) const {
-        const auto it = std::find(header_.begin(), header_.end(), name);
-        if (it == header_.end()) return std::nullopt;
-        return static_cast<size_t>(it - header_.begin());
-    }
-
-    // Reads the next record; false at the end of the file. Throws Error "FILE:LINE: ..." for a field count that
-    // differs from the header's or a quoting error.
-    bool next(std::vector<std::string>& fields) {
-        if (!read_record(fields)) return false;
-        if (fields.size() != header_.size())
-            throw Error(fmt::format("{}:{}: expected {} {}-separated fields as in the header, found {}", lines_.name(),
-                                    record_line_, header_.size(), delimiter_ == '\t' ? "tab" : "comma",
-                                    fields.size()));
-        return true;
-    }
-
-    // "FILE:LINE" of the first line of the last record.
-    std::string where() const { return fmt::format("{}:{}", lines_.name(), record_line_); }
-    const std::string& name() const { return lines_.name(); }
-
-private:
-    bool is_pad(char c) const { return c == ' ' || (c == '\t' && delimiter_ != '\t'); }
-
-    bool read_record(std::vector<std::string>& fields) {
-        std::string line;
-        do {
-            if (!lines_.next(line)) return false;
-        } while (is_blank(line));
-        record_line_ = lines_.line_number();
-        fields.clear();
-        size_t i = 0;
-        for (;;) {
-            while (i < line.size() && is_pad(line[i])) ++i;
-            std::string field;
-            if (i < line.size() && line[i] == '"') {
-                ++i;
-                for (;;) {
-                    if (i >= line.size()) {
-                        // A line break inside a quoted field belongs to the field.
-                        if (!lines_.next(line))
-                            throw Error(fmt::format("{}:{}: unterminated quoted field (no closing '\"' before the "
-                                                    "end of the file)",
-                                                    lines_.name(), record_line_));
-                        field += '\n';
-                        i = 0;
-                        continue;
-                    }
-                    const char c = line[i++];
-                    if (c != '"') {
-                        field += c;
-                    } else if (i < line.size() && line[i] == '"') {
-                        field += '"';
-                        ++i;
-                    } else {
-                        break;
-                    }
-                }
-                while (i < line.size() && is_pad(line[i])) ++i;
-                if (i < line.size() && line[i] != delimiter_)
-                    throw Error(fmt::format("{}:{}: unexpected character {} after a closing quote (a quote inside "
-                                            "a quoted field is written \"\")",
-                                            lines_.name(), lines_.line_number(),
-                                            describe_byte(static_cast<unsigned char>(line[i]))));
-            } else {
-                size_t end = line.find(delimiter_, i);
-                if (end == std::string::npos) end = line.size();
-                field = std::string(trim(std::string_view(line).substr(i, end - i), delimiter_ == '\t' ? " " : " \t"));
-                i = end;
-            }
-            fields.push_back(std::move(field));
-            if (i >= line.size()) break;
-            ++i;  // the delimiter
-        }
-        return true;
-    }
-
-    LineReader lines_;
-    char delimiter_;
-    std::vector<std::string> header_;
-    int64_t header_line_ = 1;
-    int64_t record_line_ = 0;
-};
 
 // ---------------------------------------------------------------------------------------------------------
 // File formats
@@ -655,7 +469,7 @@ void assign_labels(std::vector<Example>& examples, const std::vector<std::string
         if (it == ids.end())
             throw Error(fmt::format("{}: label '{}' {} (classes: {})", examples[i].where, labels[i],
                                     from_train ? "does not occur in the training split" : "is not one of the classes",
-                                    join(classes)));
+                                    join_list(classes)));
         examples[i].label = it->second;
     }
 }
@@ -808,7 +622,7 @@ Dataset load_dataset(const std::string& data, const std::string& valid_path, con
     if (given) {
         const std::set<std::string> distinct(options.classes.begin(), options.classes.end());
         if (distinct.size() != options.classes.size())
-            throw Error(fmt::format("the given classes repeat a name ({})", join(options.classes)));
+            throw Error(fmt::format("the given classes repeat a name ({})", join_list(options.classes)));
         dataset.classes = options.classes;
     } else {
         dataset.classes = derive_classes(train_labels);
@@ -830,7 +644,7 @@ Dataset load_dataset(const std::string& data, const std::string& valid_path, con
     dataset.description = fmt::format("{} {} ({})", layout, data, counts);
     for (const std::string& e : extra) dataset.description += "; " + e;
     if (references.opened()) dataset.description += fmt::format("; sequences cut from {}", options.reference);
-    dataset.description += fmt::format("; classes {}", join(dataset.classes));
+    dataset.description += fmt::format("; classes {}", join_list(dataset.classes));
     return dataset;
 }
 
