@@ -1,6 +1,7 @@
 #include "dataset_args.h"
 
 #include <filesystem>
+#include <type_traits>
 
 #include "janusdna/error.h"
 
@@ -8,19 +9,63 @@
 
 namespace janusdna::cli {
 
+namespace {
+
+// Every dataset field, declared once: its option (CLI11 names; "data" is the positional), its key in a model's
+// metadata, whether metadata written before the field existed may lack it, and its help text.
+struct Field { const char* option; const char* key; bool may_be_absent; const char* help; };
+
+// Calls fn(Field, the field of each args...) for every field, in the order --help lists them.
+template <class Fn, class... Args>
+void for_each_field(Fn&& fn, Args&... a) {
+    fn(Field{"data", "data", false, "dataset: a GUE/NT directory (train.csv, dev.csv, test.csv), a GenomicBenchmarks "
+                                     "directory, or a CSV/TSV/FASTA/BED file (the training split)"}, a.data...);
+    fn(Field{"--valid", "valid", false, "validation split file (replaces the dataset's)"}, a.valid...);
+    fn(Field{"--test", "test", false, "test split file (replaces the dataset's)"}, a.test...);
+    fn(Field{"-f,--fasta-ref", "reference", false, "indexed FASTA for BED and GenomicBenchmarks coordinate files"},
+       a.reference...);
+    fn(Field{"--chr-prefix", "chr_prefix", true, "match contig names that differ by a \"chr\" prefix (20 <-> chr20)"},
+       a.chr_prefix...);
+    fn(Field{"--rename-chrs", "rename_chrs", true, "rename input contigs to the reference's: a file of OLD NEW lines"},
+       a.rename_chrs...);
+    fn(Field{"--seq-column", "seq_column", false, "CSV/TSV column holding the sequence"}, a.seq_column...);
+    fn(Field{"--label-column", "label_column", false, "CSV/TSV column (name), BED column (1-based number) or FASTA "
+                                                       "header KEY=VALUE key holding the label"}, a.label_column...);
+    fn(Field{"--valid-fraction", "valid_fraction", false, "stratified fraction of train held out for validation when "
+                                                           "the dataset has no validation split"}, a.valid_fraction...);
+    fn(Field{"--folds", "folds", false, "K-fold cross-validation on train: validation is fold --fold of K"}, a.folds...);
+    fn(Field{"--fold", "fold", false, "which fold (1..K) is the validation split"}, a.fold...);
+    fn(Field{"--split-seed", "split_seed", false, "seed of the validation split or the folds"}, a.split_seed...);
+}
+
+// The name CLI11's count() takes: the last of the comma-separated names.
+std::string long_name(const char* option) {
+    const std::string s(option);
+    return s.substr(s.rfind(',') + 1);
+}
+
+} // namespace
+
 nlohmann::json DatasetArgs::to_json() const {
-    return {{"data", data}, {"valid", valid}, {"test", test}, {"reference", reference}, {"seq_column", seq_column},
-            {"label_column", label_column}, {"valid_fraction", valid_fraction}, {"folds", folds}, {"fold", fold},
-            {"split_seed", split_seed}, {"chr_prefix", chr_prefix}, {"rename_chrs", rename_chrs}};
+    nlohmann::json j;
+    for_each_field([&](const Field& f, const auto& field) { j[f.key] = field; }, *this);
+    return j;
 }
 
 DatasetArgs DatasetArgs::from_json(const nlohmann::json& j) {
     DatasetArgs a;
-    a.data = j.at("data"); a.valid = j.at("valid"); a.test = j.at("test"); a.reference = j.at("reference");
-    a.seq_column = j.at("seq_column"); a.label_column = j.at("label_column"); a.valid_fraction = j.at("valid_fraction");
-    a.folds = j.at("folds"); a.fold = j.at("fold"); a.split_seed = j.at("split_seed");
-    a.chr_prefix = j.value("chr_prefix", false); a.rename_chrs = j.value("rename_chrs", "");
+    for_each_field([&](const Field& f, auto& field) {
+        if (!f.may_be_absent || j.contains(f.key)) j.at(f.key).get_to(field);
+    }, a);
     return a;
+}
+
+DatasetArgs DatasetArgs::overridden_by(const DatasetArgs& given, const CLI::App& app) const {
+    DatasetArgs out = *this;
+    for_each_field([&](const Field& f, auto& to, const auto& from) {
+        if (app.count(long_name(f.option)) > 0) to = from;
+    }, out, given);
+    return out;
 }
 
 namespace {
@@ -49,23 +94,13 @@ DatasetArgs DatasetArgs::from_json_for_model(const nlohmann::json& j, const std:
 }
 
 void add_dataset_options(CLI::App& app, DatasetArgs& a, bool data_optional) {
-    auto* d = app.add_option("data", a.data, "dataset: a GUE/NT directory (train.csv, dev.csv, test.csv), a "
-                                             "GenomicBenchmarks directory, or a CSV/TSV/FASTA/BED file (the training split)")
-                  ->group("Dataset");
-    if (!data_optional) d->required();
-    app.add_option("--valid", a.valid, "validation split file (replaces the dataset's)")->group("Dataset");
-    app.add_option("--test", a.test, "test split file (replaces the dataset's)")->group("Dataset");
-    app.add_option("-f,--fasta-ref", a.reference, "indexed FASTA for BED and GenomicBenchmarks coordinate files")->group("Dataset");
-    app.add_flag("--chr-prefix", a.chr_prefix, "match contig names that differ by a \"chr\" prefix (20 <-> chr20)")->group("Dataset");
-    app.add_option("--rename-chrs", a.rename_chrs, "rename input contigs to the reference's: a file of OLD NEW lines")->group("Dataset");
-    app.add_option("--seq-column", a.seq_column, "CSV/TSV column holding the sequence")->group("Dataset");
-    app.add_option("--label-column", a.label_column, "CSV/TSV column (name), BED column (1-based number) or FASTA "
-                                                     "header KEY=VALUE key holding the label")->group("Dataset");
-    app.add_option("--valid-fraction", a.valid_fraction, "stratified fraction of train held out for validation when "
-                                                         "the dataset has no validation split")->group("Dataset");
-    app.add_option("--folds", a.folds, "K-fold cross-validation on train: validation is fold --fold of K")->group("Dataset");
-    app.add_option("--fold", a.fold, "which fold (1..K) is the validation split")->group("Dataset");
-    app.add_option("--split-seed", a.split_seed, "seed of the validation split or the folds")->group("Dataset");
+    for_each_field([&](const Field& f, auto& field) {
+        CLI::Option* o = nullptr;
+        if constexpr (std::is_same_v<std::decay_t<decltype(field)>, bool>) o = app.add_flag(f.option, field, f.help);
+        else o = app.add_option(f.option, field, f.help);
+        o->group("Dataset");
+        if (o->get_positional() && !data_optional) o->required();
+    }, a);
 }
 
 Dataset load_split(const DatasetArgs& a, const std::vector<std::string>& classes, const WarnFn& warn) {

@@ -20,6 +20,8 @@ struct DatasetArgs {
     uint64_t split_seed = 1;
     nlohmann::json to_json() const;
     static DatasetArgs from_json(const nlohmann::json& j);
+    // These arguments with those given on app's command line (parsed into `given` by add_dataset_options) instead.
+    DatasetArgs overridden_by(const DatasetArgs& given, const CLI::App& app) const;
     // As recorded in a fine-tuned model: file paths relative to the model file's directory, so that the model and
     // its dataset can move together ("paths": "relative to the model").
     nlohmann::json to_json_for_model(const std::string& model_path) const;

@@ -148,21 +148,9 @@ int main_evaluate(int argc, char** argv) {
         } else {
             // Each model's split: the one its metadata records, with what the command line gives instead.
             auto resolve = [&](const std::string& model, const ClassifierInfo& info) {
-                cli::DatasetArgs a = info.protocol.contains("dataset")
-                                         ? cli::DatasetArgs::from_json_for_model(info.protocol.at("dataset"), model) : data;
-                auto given = [&](const char* opt) { return app.count(opt) > 0; };
-                if (given("data")) a.data = data.data;
-                if (given("--valid")) a.valid = data.valid;
-                if (given("--test")) a.test = data.test;
-                if (given("--fasta-ref")) a.reference = data.reference;
-                if (given("--chr-prefix")) a.chr_prefix = data.chr_prefix;
-                if (given("--rename-chrs")) a.rename_chrs = data.rename_chrs;
-                if (given("--seq-column")) a.seq_column = data.seq_column;
-                if (given("--label-column")) a.label_column = data.label_column;
-                if (given("--valid-fraction")) a.valid_fraction = data.valid_fraction;
-                if (given("--folds")) a.folds = data.folds;
-                if (given("--fold")) a.fold = data.fold;
-                if (given("--split-seed")) a.split_seed = data.split_seed;
+                const cli::DatasetArgs a = info.protocol.contains("dataset")
+                    ? cli::DatasetArgs::from_json_for_model(info.protocol.at("dataset"), model).overridden_by(data, app)
+                    : data;
                 if (a.data.empty()) throw Error(fmt::format("{}: no dataset recorded; give DATA", model));
                 return ResolvedSplit{cli::load_split(a, info.classes, warn), a.to_json(), a.data};
             };

@@ -11,9 +11,9 @@
 
 namespace janusdna {
 
-// Reads a text file line by line through BGZF (plain, gzip or bgzip), without '\n', a trailing '\r' and, on the
-// first line, a UTF-8 byte-order mark. Throws Error naming the file when it cannot be opened, is a directory, or is
-// a bgzip file without its end-of-file block (cut short).
+// Reads a text file line by line through BGZF (plain, gzip or bgzip; "-" = standard input, named "stdin" in
+// messages), without '\n', a trailing '\r' and, on the first line, a UTF-8 byte-order mark. Throws Error naming the
+// file when it cannot be opened, is a directory, or is a bgzip file without its end-of-file block (cut short).
 class LineReader {
 public:
     explicit LineReader(const std::string& path);

@@ -1,15 +1,16 @@
 // Regions of a reference: parsing "chr20:1,000-2,000" strings and reading BED files.
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "janusdna/fasta.h"
 
-struct BGZF;
-
 namespace janusdna {
+
+class LineReader; // delimited.h
 
 // An interval of one contig, 0-based half-open: bases beg .. end-1.
 struct Region {
@@ -100,15 +101,13 @@ public:
     bool next(Region& region);
 
     // The file name as it appears in messages ("stdin" for "-").
-    const std::string& display_name() const { return display_name_; }
+    const std::string& display_name() const;
     // 1-based number of the line the last region came from (0 before the first); for messages like
     // check_region's where = display_name() + ":" + std::to_string(line_number()).
-    int64_t line_number() const { return line_number_; }
+    int64_t line_number() const;
 
 private:
-    std::string display_name_;
-    BGZF* file_ = nullptr;
-    int64_t line_number_ = 0;
+    std::unique_ptr<LineReader> lines_;
 };
 
 } // namespace janusdna

@@ -14,15 +14,18 @@
 
 namespace janusdna {
 
-LineReader::LineReader(const std::string& path) : name_(path) {
+LineReader::LineReader(const std::string& path) : name_(path == "-" ? "stdin" : path) {
     struct stat st;
-    if (stat(path.c_str(), &st) != 0) throw Error(fmt::format("cannot open {}: {}", name_, std::strerror(errno)));
-    if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot open {}: is a directory", name_));
+    if (path != "-" && stat(path.c_str(), &st) != 0)
+        throw Error(fmt::format("cannot open {}: {}", name_, std::strerror(errno)));
+    // BGZF opens a directory and then fails with a misleading read error.
+    if (path != "-" && S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot open {}: is a directory", name_));
     errno = 0;
     file_ = bgzf_open(path.c_str(), "r");
     if (!file_)
         throw Error(fmt::format("cannot open {}: {}", name_, errno ? std::strerror(errno) : "not a readable file"));
-    // A bgzip file cut at a block boundary decompresses cleanly; only the missing end-of-file block tells.
+    // A bgzip file cut at a block boundary decompresses cleanly; only the missing end-of-file block tells
+    // (bgzf_check_EOF: 0 = missing, 1 = present, 2 = cannot seek, e.g. stdin).
     if (file_->is_compressed && !file_->is_gzip && bgzf_check_EOF(file_) == 0) {
         bgzf_close(file_);
         throw Error(fmt::format("{}: truncated or corrupt compressed file (no bgzip end-of-file marker)", name_));

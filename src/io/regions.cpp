@@ -1,8 +1,6 @@
 // Regions of a reference: region strings (through htslib's parser) and BED files.
 #include "janusdna/regions.h"
 
-#include <sys/stat.h>
-
 #include <cerrno>
 #include <algorithm>
 #include <cctype>
@@ -15,11 +13,11 @@
 #include <vector>
 
 #include <fmt/format.h>
-#include <htslib/bgzf.h>
 #include <htslib/hts.h>
-#include <htslib/kstring.h>
 
+#include "janusdna/delimited.h"
 #include "janusdna/error.h"
+#include "janusdna/strings.h"
 
 namespace janusdna {
 namespace {
@@ -111,56 +109,16 @@ void check_region(Region& region, const Reference& ref, const std::string& where
 // ---------------------------------------------------------------------------------------------------------
 // BedReader
 
-BedReader::BedReader(const std::string& path) : display_name_(path == "-" ? "stdin" : path) {
-    if (path != "-") {
-        struct stat st;
-        if (stat(path.c_str(), &st) != 0)
-            throw Error(fmt::format("cannot open {}: {}", display_name_, std::strerror(errno)));
-        // BGZF opens a directory and then fails with a misleading read error.
-        if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot open {}: is a directory", display_name_));
-    }
-    errno = 0;
-    // BGZF reads plain, gzip and bgzip files alike.
-    file_ = bgzf_open(path.c_str(), "r");
-    if (!file_)
-        throw Error(fmt::format("cannot open {}: {}", display_name_,
-                                errno ? std::strerror(errno) : "not a readable file"));
-    // A bgzip file cut at a block boundary decompresses cleanly; only the missing end-of-file block tells
-    // (bgzf_check_EOF: 0 = missing, 1 = present, 2 = cannot seek, e.g. stdin).
-    if (file_->is_compressed && !file_->is_gzip && bgzf_check_EOF(file_) == 0) {
-        bgzf_close(file_);
-        throw Error(fmt::format("{}: truncated or corrupt compressed file (no bgzip end-of-file marker)",
-                                display_name_));
-    }
-}
-
-BedReader::~BedReader() {
-    if (file_) bgzf_close(file_);
-}
-
-BedReader::BedReader(BedReader&& other) noexcept
-    : display_name_(std::move(other.display_name_)), file_(std::exchange(other.file_, nullptr)),
-      line_number_(other.line_number_) {}
-
-BedReader& BedReader::operator=(BedReader&& other) noexcept {
-    if (this != &other) {
-        if (file_) bgzf_close(file_);
-        display_name_ = std::move(other.display_name_);
-        file_ = std::exchange(other.file_, nullptr);
-        line_number_ = other.line_number_;
-    }
-    return *this;
-}
+BedReader::BedReader(const std::string& path) : lines_(std::make_unique<LineReader>(path)) {}
+BedReader::~BedReader() = default;
+BedReader::BedReader(BedReader&&) noexcept = default;
+BedReader& BedReader::operator=(BedReader&&) noexcept = default;
+const std::string& BedReader::display_name() const { return lines_->name(); }
+int64_t BedReader::line_number() const { return lines_->line_number(); }
 
 namespace {
 
 bool starts_with(std::string_view s, std::string_view prefix) { return s.substr(0, prefix.size()) == prefix; }
-
-bool is_blank(std::string_view s) {
-    for (char c : s)
-        if (c != ' ' && c != '\t') return false;
-    return true;
-}
 
 // Parses a BED coordinate: digits only (no sign, no commas, no exponent), as the format requires.
 // Returns an error text, or "" on success.
@@ -178,27 +136,12 @@ std::string parse_coordinate(std::string_view field, const char* what, int64_t& 
 } // namespace
 
 bool BedReader::next(Region& region) {
-    kstring_t buffer = KS_INITIALIZE;
     std::string line;
-    for (;;) {
-        const int n = bgzf_getline(file_, '\n', &buffer);
-        if (n < 0) {
-            ks_free(&buffer);
-            if (n == -1) return false;
-            // htslib flags an early end of a gzip stream as an I/O error with errno unset, so only a plain
-            // file's failure is reported as a read error.
-            if (!file_->is_compressed) throw Error(fmt::format("{}: read error: {}", display_name_, std::strerror(errno)));
-            throw Error(fmt::format("{}: truncated or corrupt compressed file", display_name_));
-        }
-        ++line_number_;
-        line.assign(buffer.s, buffer.l);
-        if (!line.empty() && line.back() == '\r') line.pop_back();
-        if (is_blank(line) || line[0] == '#' || starts_with(line, "track") || starts_with(line, "browser")) continue;
-        break;
-    }
-    ks_free(&buffer);
+    do {
+        if (!lines_->next(line)) return false;
+    } while (is_blank(line) || line[0] == '#' || starts_with(line, "track") || starts_with(line, "browser"));
 
-    const std::string where = fmt::format("{}:{}", display_name_, line_number_);
+    const std::string where = fmt::format("{}:{}", display_name(), line_number());
     std::vector<std::string_view> fields;
     std::string_view rest(line);
     for (;;) {
