@@ -44,6 +44,11 @@ std::string long_name(const char* option) {
     return s.substr(s.rfind(',') + 1);
 }
 
+// The directory of a model file, against which its dataset's relative paths are recorded.
+std::filesystem::path model_dir(const std::string& model_path) {
+    return std::filesystem::absolute(std::filesystem::path(model_path)).parent_path();
+}
+
 } // namespace
 
 nlohmann::json DatasetArgs::to_json() const {
@@ -67,12 +72,6 @@ DatasetArgs DatasetArgs::overridden_by(const DatasetArgs& given, const CLI::App&
     }, out, given);
     return out;
 }
-
-namespace {
-std::filesystem::path model_dir(const std::string& model_path) {
-    return std::filesystem::absolute(std::filesystem::path(model_path)).parent_path();
-}
-} // namespace
 
 nlohmann::json DatasetArgs::to_json_for_model(const std::string& model_path) const {
     const std::filesystem::path dir = model_dir(model_path);

@@ -15,11 +15,12 @@
 namespace janusdna {
 
 LineReader::LineReader(const std::string& path) : name_(path == "-" ? "stdin" : path) {
-    struct stat st;
-    if (path != "-" && stat(path.c_str(), &st) != 0)
-        throw Error(fmt::format("cannot open {}: {}", name_, std::strerror(errno)));
-    // BGZF opens a directory and then fails with a misleading read error.
-    if (path != "-" && S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot open {}: is a directory", name_));
+    if (path != "-") {
+        struct stat st;
+        if (stat(path.c_str(), &st) != 0) throw Error(fmt::format("cannot open {}: {}", name_, std::strerror(errno)));
+        // BGZF opens a directory and then fails with a misleading read error.
+        if (S_ISDIR(st.st_mode)) throw Error(fmt::format("cannot open {}: is a directory", name_));
+    }
     errno = 0;
     file_ = bgzf_open(path.c_str(), "r");
     if (!file_)
